@@ -1,0 +1,61 @@
+//! The window presets, custom dates and units switch. They are links and a GET form, so they work before
+//! hydration (full page loads) and, once hydrated, navigate on the client without reloading the page.
+
+use crate::views::{ReportView, WindowView};
+use leptos::prelude::*;
+use leptos_router::components::{Form, A};
+
+/// The report's address for a preset window and unit.
+pub fn report_href(patient_id: i64, days: u32, unit_key: &str, all_days: bool) -> String {
+    let all = if all_days { "&all_days=1" } else { "" };
+    format!("/patients/{patient_id}/report?days={days}&unit={unit_key}{all}")
+}
+
+/// The same window with another unit.
+fn unit_href(r: &ReportView, unit_key: &str) -> String {
+    let w: &WindowView = &r.window;
+    match w.preset {
+        Some(d) => report_href(r.patient.id, d, unit_key, false),
+        None => format!(
+            "/patients/{}/report?from={}&to={}&unit={unit_key}",
+            r.patient.id, w.first_day, w.last_day
+        ),
+    }
+}
+
+#[component]
+pub fn ReportControls(report: ReportView) -> impl IntoView {
+    let id = report.patient.id;
+    let unit_key = report.unit_key.clone();
+    let preset = report.window.preset;
+    let presets = [14u32, 30, 90].map(|d| {
+        let current = preset == Some(d);
+        view! {
+            <A href=report_href(id, d, &unit_key, false) attr:class=if current { "btn current" } else { "btn" } attr:aria-current=if current { Some("true") } else { None } attr:data-preset=d.to_string()>
+                {format!("{d} days")}
+            </A>
+        }
+    });
+    let mg = unit_href(&report, "mg");
+    let mmol = unit_href(&report, "mmol");
+    let is_mg = report.unit_key == "mg";
+    let action = format!("/patients/{id}/report");
+    view! {
+        <nav class="controls no-print" aria-label="Report window and units">
+            <div class="group" role="group" aria-label="Window">
+                {presets.into_iter().collect_view()}
+            </div>
+            <Form method="GET" action=action attr:class="custom-window">
+                <label>"From " <input type="date" name="from" value=report.window.first_day.clone() min=report.window.data_first_day.clone() max=report.window.data_last_day.clone() required/></label>
+                <label>"to " <input type="date" name="to" value=report.window.last_day.clone() min=report.window.data_first_day.clone() max=report.window.data_last_day.clone() required/></label>
+                <input type="hidden" name="unit" value=report.unit_key.clone()/>
+                <button type="submit" class="btn">"Show"</button>
+            </Form>
+            <div class="group" role="group" aria-label="Units">
+                <A href=mg attr:class=if is_mg { "btn current" } else { "btn" } attr:data-unit="mg">"mg/dL"</A>
+                <A href=mmol attr:class=if !is_mg { "btn current" } else { "btn" } attr:data-unit="mmol">"mmol/L"</A>
+            </div>
+            <button type="button" class="btn" onclick="window.print()">"Print"</button>
+        </nav>
+    }
+}

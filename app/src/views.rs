@@ -1,0 +1,122 @@
+//! The serialisable view types that cross the wire between server functions and pages. Everything here is
+//! already formatted for display: the browser does no clinical arithmetic, so the page and the CLI cannot
+//! disagree on a number.
+
+use serde::{Deserialize, Serialize};
+
+/// One row of the demo patient list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatientSummaryView {
+    pub id: i64,
+    pub name: String,
+    pub birth_date: String,
+    pub time_zone: String,
+    pub device: String,
+    pub readings: i64,
+    pub last_reading: Option<String>,
+}
+
+/// What the clinician asked for: a preset of the last N days, or custom dates, and the display unit.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportQuery {
+    /// Preset length in days (14, 30 or 90); ignored when `from`/`to` are given.
+    pub days: Option<u32>,
+    /// Custom first day, `YYYY-MM-DD`, in the patient's local calendar.
+    pub from: Option<String>,
+    /// Custom last day (inclusive), `YYYY-MM-DD`.
+    pub to: Option<String>,
+    /// `mg` or `mmol`; the patient's usual unit when absent.
+    pub unit: Option<String>,
+    /// Show a daily panel for every day of the window instead of the latest 14.
+    pub all_days: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PatientHeaderView {
+    pub id: i64,
+    pub name: String,
+    pub birth_date: String,
+    pub time_zone: String,
+    pub device: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WindowView {
+    pub first_day: String,
+    pub last_day: String,
+    pub days: u32,
+    /// The preset this window came from, if any (for highlighting the chosen button).
+    pub preset: Option<u32>,
+    /// First and last day with data, to bound the custom date inputs.
+    pub data_first_day: Option<String>,
+    pub data_last_day: Option<String>,
+}
+
+/// A metric with its consensus goal and whether the goal is met (`None`: no goal for this metric).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRowView {
+    pub key: String,
+    pub label: String,
+    pub value: String,
+    pub goal: Option<String>,
+    pub met: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RangeRowView {
+    pub key: String,
+    pub label: String,
+    pub range: String,
+    pub percent: String,
+    /// Time per day, e.g. "3 h 22 min".
+    pub per_day: String,
+    pub goal: Option<String>,
+    pub met: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EventRowView {
+    pub key: String,
+    pub label: String,
+    pub count: String,
+    pub per_day: String,
+    pub mean_duration: String,
+}
+
+/// AGP percentiles at one time of day, the table alternative to the chart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgpRowView {
+    pub time: String,
+    pub p5: String,
+    pub p25: String,
+    pub p50: String,
+    pub p75: String,
+    pub p95: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DailyPanelView {
+    pub date: String,
+    pub svg: String,
+    pub readings: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportView {
+    pub patient: PatientHeaderView,
+    pub window: WindowView,
+    /// `mg/dL` or `mmol/L`.
+    pub unit: String,
+    /// `mg` or `mmol`, for building links.
+    pub unit_key: String,
+    pub readings: usize,
+    pub metrics: Vec<MetricRowView>,
+    pub ranges: Vec<RangeRowView>,
+    pub events: Vec<EventRowView>,
+    pub sufficiency_warnings: Vec<String>,
+    pub agp_svg: String,
+    pub tir_svg: String,
+    pub agp_table: Vec<AgpRowView>,
+    pub daily: Vec<DailyPanelView>,
+    pub daily_total_days: usize,
+}

@@ -1,0 +1,25 @@
+//! CloudCGM core: everything that is true regardless of HTTP, database or browser.
+//!
+//! Glucose values and units, readings and traces, the patient's local time, every CGM metric and the AGP
+//! percentile profile of `design/METRICS.md`, the plain CSV reading format, the deterministic demo-data
+//! generator and (feature `charts`) the SVG charts. Pure functions: no I/O, no async; compiles for wasm32.
+
+pub mod agp;
+pub mod demo;
+pub mod events;
+pub mod localtime;
+pub mod metrics;
+pub mod plain_csv;
+pub mod reading;
+pub mod report;
+pub mod trace;
+pub mod units;
+pub mod window;
+
+#[cfg(feature = "charts")]
+pub mod chart;
+
+pub use reading::{DeviceId, Reading, Sentinel};
+pub use trace::Trace;
+pub use units::{GlucoseUnit, GlucoseValue, MGDL_PER_MMOLL};
+pub use window::Window;
