@@ -3,7 +3,8 @@
 //! here, in one place.
 
 use chrono::{
-    DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone, Timelike, Utc,
+    DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset, TimeZone,
+    Timelike, Utc,
 };
 use chrono_tz::Tz;
 
@@ -87,7 +88,10 @@ mod tests {
         let tz = parse_tz("Europe/Berlin").unwrap();
         let skipped = d(2024, 3, 31).and_hms_opt(2, 30, 0).unwrap();
         let t = from_local(skipped, tz);
-        assert_eq!(t.with_timezone(&tz).time(), NaiveTime::from_hms_opt(3, 30, 0).unwrap());
+        assert_eq!(
+            t.with_timezone(&tz).time(),
+            NaiveTime::from_hms_opt(3, 30, 0).unwrap()
+        );
         let repeated = d(2024, 10, 27).and_hms_opt(2, 30, 0).unwrap();
         let t = from_local(repeated, tz);
         assert_eq!(t, Utc.with_ymd_and_hms(2024, 10, 27, 0, 30, 0).unwrap());
@@ -98,7 +102,10 @@ mod tests {
         // Chile springs forward at 00:00 → 01:00 on 2024-09-08: that day starts at 01:00 local (04:00Z)
         // and has 23 hours.
         let tz = parse_tz("America/Santiago").unwrap();
-        assert_eq!(local_midnight(d(2024, 9, 8), tz), Utc.with_ymd_and_hms(2024, 9, 8, 4, 0, 0).unwrap());
+        assert_eq!(
+            local_midnight(d(2024, 9, 8), tz),
+            Utc.with_ymd_and_hms(2024, 9, 8, 4, 0, 0).unwrap()
+        );
         assert_eq!(local_day_hours(d(2024, 9, 8), tz), 23.0);
         assert_eq!(local_day_hours(d(2024, 9, 7), tz), 24.0);
     }

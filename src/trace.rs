@@ -86,9 +86,18 @@ mod tests {
 
     #[test]
     fn readings_of_one_device_closer_than_interval_minus_10s_keep_the_first() {
-        let t = Trace::new(vec![r(0, 0, 100.0, "a"), r(0, 1, 101.0, "a"), r(4, 50, 102.0, "a"), r(5, 0, 103.0, "a")]);
+        let t = Trace::new(vec![
+            r(0, 0, 100.0, "a"),
+            r(0, 1, 101.0, "a"),
+            r(4, 50, 102.0, "a"),
+            r(5, 0, 103.0, "a"),
+        ]);
         let vals: Vec<f64> = t.readings().iter().map(|x| x.value).collect();
-        assert_eq!(vals, vec![100.0, 102.0], "4:50 is exactly interval − 10 s after the first: kept");
+        assert_eq!(
+            vals,
+            vec![100.0, 102.0],
+            "4:50 is exactly interval − 10 s after the first: kept"
+        );
     }
 
     #[test]
@@ -99,7 +108,12 @@ mod tests {
 
     #[test]
     fn order_of_input_does_not_matter() {
-        let a = vec![r(10, 0, 1.0, "a"), r(0, 0, 2.0, "a"), r(5, 0, 3.0, "a"), r(5, 2, 4.0, "a")];
+        let a = vec![
+            r(10, 0, 1.0, "a"),
+            r(0, 0, 2.0, "a"),
+            r(5, 0, 3.0, "a"),
+            r(5, 2, 4.0, "a"),
+        ];
         let mut b = a.clone();
         b.reverse();
         assert_eq!(Trace::new(a), Trace::new(b));

@@ -212,7 +212,11 @@ mod tests {
         assert_eq!(RangeBand::classify(3.0, u), Low);
         assert_eq!(RangeBand::classify(3.8, u), Low);
         assert_eq!(RangeBand::classify(3.9, u), Target);
-        assert_eq!(RangeBand::classify(10.0, u), Target, "10.0 mmol/L is in range");
+        assert_eq!(
+            RangeBand::classify(10.0, u),
+            Target,
+            "10.0 mmol/L is in range"
+        );
         assert_eq!(RangeBand::classify(10.04, u), Target);
         assert_eq!(RangeBand::classify(10.1, u), High);
         assert_eq!(RangeBand::classify(13.9, u), High);
@@ -240,7 +244,10 @@ mod tests {
     #[test]
     fn units_parse_from_common_spellings() {
         assert_eq!("mg/dL".parse::<GlucoseUnit>().unwrap(), GlucoseUnit::MgDl);
-        assert_eq!(" MMOL/L ".parse::<GlucoseUnit>().unwrap(), GlucoseUnit::MmolL);
+        assert_eq!(
+            " MMOL/L ".parse::<GlucoseUnit>().unwrap(),
+            GlucoseUnit::MmolL
+        );
         assert!("mg".parse::<GlucoseUnit>().is_err());
     }
 }

@@ -18,5 +18,9 @@ pub async fn list_demo_patients() -> Result<Vec<PatientSummaryView>, ServerFnErr
 /// The AGP report of one patient for the requested window and unit.
 #[server]
 pub async fn get_report(patient_id: i64, query: ReportQuery) -> Result<ReportView, ServerFnError> {
-    backend()?.0.report(patient_id, query).await.map_err(Into::into)
+    backend()?
+        .0
+        .report(patient_id, query)
+        .await
+        .map_err(Into::into)
 }

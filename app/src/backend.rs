@@ -22,7 +22,8 @@ pub enum BackendError {
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     async fn demo_patients(&self) -> Result<Vec<PatientSummaryView>, BackendError>;
-    async fn report(&self, patient_id: i64, query: ReportQuery) -> Result<ReportView, BackendError>;
+    async fn report(&self, patient_id: i64, query: ReportQuery)
+        -> Result<ReportView, BackendError>;
 }
 
 /// The handle put in context (a newtype so `use_context` finds exactly this).

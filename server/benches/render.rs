@@ -1,1 +1,79 @@
-fn main() {}
+//! The report page's server-side work: from stored readings to the finished view with its SVG charts
+//! (window query on SQLite, metrics, AGP, chart rendering), and the chart rendering alone.
+//! Results and commands: docs/PERFORMANCE.md.
+
+use chrono::{TimeZone, Utc};
+use cloudcgm::report::build_report;
+use cloudcgm::{GlucoseUnit, Trace};
+use cloudcgm_app::backend::Backend;
+use cloudcgm_app::views::{PatientHeaderView, ReportQuery};
+use cloudcgm_server::backend::AppBackend;
+use cloudcgm_server::demo_seed::seed_demo;
+use cloudcgm_server::report_view::{to_view, ReportSubject};
+use cloudcgm_server::store::sqlite::SqliteStore;
+use cloudcgm_server::store::Store;
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use std::sync::Arc;
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}/bench.db?mode=rwc", dir.path().display());
+    let store = rt.block_on(async {
+        let s = SqliteStore::connect(&url).await.expect("store");
+        seed_demo(&s, Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap())
+            .await
+            .expect("seed");
+        Arc::new(s)
+    });
+    let james = rt
+        .block_on(store.demo_patients())
+        .expect("list")
+        .into_iter()
+        .find(|o| o.patient.demo_key.as_deref() == Some("james"))
+        .expect("james");
+    let backend = AppBackend::new(store.clone(), true);
+
+    for days in [14u32, 90] {
+        c.bench_function(&format!("report_view_from_sqlite_{days}d"), |b| {
+            b.to_async(&rt).iter(|| async {
+                let q = ReportQuery {
+                    days: Some(days),
+                    ..Default::default()
+                };
+                black_box(backend.report(james.patient.id.0, q).await.expect("report"))
+            })
+        });
+    }
+
+    let tz = james.patient.time_zone;
+    let readings = rt
+        .block_on(store.all_readings(james.patient.id))
+        .expect("readings");
+    let trace = Trace::new(readings);
+    let window = cloudcgm::report::default_window(&trace, 14, tz).expect("window");
+    let report = build_report(&trace, window, tz, GlucoseUnit::MgDl);
+    c.bench_function("charts_and_view_only_14d", |b| {
+        b.iter(|| {
+            to_view(
+                black_box(&report),
+                ReportSubject {
+                    header: PatientHeaderView {
+                        id: 1,
+                        name: "James Carter".into(),
+                        birth_date: "1989-11-02".into(),
+                        time_zone: tz.name().into(),
+                        device: "CGM".into(),
+                    },
+                    preset: Some(14),
+                    data_first_day: None,
+                    data_last_day: None,
+                    all_days: false,
+                },
+            )
+        })
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

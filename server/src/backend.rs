@@ -68,12 +68,17 @@ fn header(o: &PatientOverview) -> PatientHeaderView {
 
 fn parse_day(label: &str, s: &str) -> Result<NaiveDate, BackendError> {
     NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
-        BackendError::BadRequest(format!("The {label} date {s:?} is not a date. Use the form YYYY-MM-DD."))
+        BackendError::BadRequest(format!(
+            "The {label} date {s:?} is not a date. Use the form YYYY-MM-DD."
+        ))
     })
 }
 
 /// The unit asked for, or the patient's usual one.
-pub fn resolve_unit(asked: Option<&str>, preferred: GlucoseUnit) -> Result<GlucoseUnit, BackendError> {
+pub fn resolve_unit(
+    asked: Option<&str>,
+    preferred: GlucoseUnit,
+) -> Result<GlucoseUnit, BackendError> {
     match asked.map(str::trim) {
         None | Some("") => Ok(preferred),
         Some("mg") | Some("mg/dL") => Ok(GlucoseUnit::MgDl),
@@ -104,7 +109,8 @@ pub fn resolve_window(
                     "The window is longer than {MAX_WINDOW_DAYS} days. Choose a shorter period."
                 )));
             }
-            let w = Window::local_days(from, to, tz).map_err(|e| BackendError::BadRequest(e.to_string()))?;
+            let w = Window::local_days(from, to, tz)
+                .map_err(|e| BackendError::BadRequest(e.to_string()))?;
             Ok((w, None))
         }
         (Some(_), None) | (None, Some(_)) => Err(BackendError::BadRequest(
@@ -117,7 +123,8 @@ pub fn resolve_window(
                     "{days} days is not one of the presets (14, 30, 90). Use custom dates for other periods."
                 )));
             }
-            let last = last_reading_day.unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());
+            let last = last_reading_day
+                .unwrap_or_else(|| chrono::Utc::now().with_timezone(&tz).date_naive());
             Ok((Window::last_days(last, days, tz), Some(days)))
         }
     }
@@ -140,7 +147,9 @@ impl Backend for AppBackend {
                     device: h.device,
                     readings: o.readings,
                     last_reading: o.last_reading.map(|t| {
-                        t.with_timezone(&o.patient.time_zone).format("%Y-%m-%d %H:%M").to_string()
+                        t.with_timezone(&o.patient.time_zone)
+                            .format("%Y-%m-%d %H:%M")
+                            .to_string()
                     }),
                 }
             })
@@ -149,7 +158,11 @@ impl Backend for AppBackend {
 
     async fn report(&self, patient_id: i64, q: ReportQuery) -> Result<ReportView, BackendError> {
         self.require_demo()?;
-        let o = self.store.overview(PatientId(patient_id)).await.map_err(internal)?;
+        let o = self
+            .store
+            .overview(PatientId(patient_id))
+            .await
+            .map_err(internal)?;
         let tz = o.patient.time_zone;
         let unit = resolve_unit(q.unit.as_deref(), o.patient.preferred_unit)?;
         let last_day = o.last_reading.map(|t| local_date(t, tz));
@@ -180,7 +193,6 @@ impl Backend for AppBackend {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,7 +213,10 @@ mod tests {
         let last = NaiveDate::from_ymd_opt(2024, 4, 10).unwrap();
         let (w, preset) = resolve_window(&q(Some(14), None, None), Some(last), tz).unwrap();
         assert_eq!(preset, Some(14));
-        assert_eq!(local_date(w.start, tz), NaiveDate::from_ymd_opt(2024, 3, 28).unwrap());
+        assert_eq!(
+            local_date(w.start, tz),
+            NaiveDate::from_ymd_opt(2024, 3, 28).unwrap()
+        );
         assert_eq!(local_date(w.end - Duration::seconds(1), tz), last);
         // 2024-03-31 is in this window: one 23-hour day.
         assert_eq!(w.duration(), Duration::days(14) - Duration::hours(1));
@@ -210,13 +225,16 @@ mod tests {
     #[test]
     fn bad_windows_are_refused_with_what_to_do() {
         let tz = chrono_tz::UTC;
-        let e = resolve_window(&q(None, Some("2024-05-02"), Some("2024-05-01")), None, tz).unwrap_err();
+        let e =
+            resolve_window(&q(None, Some("2024-05-02"), Some("2024-05-01")), None, tz).unwrap_err();
         assert!(e.to_string().contains("before it starts"));
-        let e = resolve_window(&q(None, Some("yesterday"), Some("2024-05-01")), None, tz).unwrap_err();
+        let e =
+            resolve_window(&q(None, Some("yesterday"), Some("2024-05-01")), None, tz).unwrap_err();
         assert!(e.to_string().contains("YYYY-MM-DD"));
         let e = resolve_window(&q(Some(7), None, None), None, tz).unwrap_err();
         assert!(e.to_string().contains("presets"));
-        let e = resolve_window(&q(None, Some("2020-01-01"), Some("2024-01-01")), None, tz).unwrap_err();
+        let e =
+            resolve_window(&q(None, Some("2020-01-01"), Some("2024-01-01")), None, tz).unwrap_err();
         assert!(e.to_string().contains("366"));
         let e = resolve_window(&q(None, Some("2020-01-01"), None), None, tz).unwrap_err();
         assert!(e.to_string().contains("both"));
@@ -224,8 +242,14 @@ mod tests {
 
     #[test]
     fn units_default_to_the_patients_and_reject_unknown_ones() {
-        assert_eq!(resolve_unit(None, GlucoseUnit::MmolL).unwrap(), GlucoseUnit::MmolL);
-        assert_eq!(resolve_unit(Some("mg"), GlucoseUnit::MmolL).unwrap(), GlucoseUnit::MgDl);
+        assert_eq!(
+            resolve_unit(None, GlucoseUnit::MmolL).unwrap(),
+            GlucoseUnit::MmolL
+        );
+        assert_eq!(
+            resolve_unit(Some("mg"), GlucoseUnit::MmolL).unwrap(),
+            GlucoseUnit::MgDl
+        );
         assert!(resolve_unit(Some("grains"), GlucoseUnit::MgDl).is_err());
     }
 }

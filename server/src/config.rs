@@ -40,7 +40,8 @@ impl Config {
         };
         Ok(Config {
             addr,
-            database_url: var("CLOUDCGM_DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
+            database_url: var("CLOUDCGM_DATABASE_URL")
+                .unwrap_or_else(|| DEFAULT_DATABASE_URL.into()),
             demo_mode: flag("CLOUDCGM_DEMO")?,
             seed_demo: flag("CLOUDCGM_SEED_DEMO")?,
             site_root: var("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into()),

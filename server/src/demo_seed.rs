@@ -19,7 +19,10 @@ pub struct SeedOutcome {
 }
 
 /// Seeds every demo patient that has no readings yet, with data ending at local midnight before `now`.
-pub async fn seed_demo(store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<SeedOutcome>, StoreError> {
+pub async fn seed_demo(
+    store: &dyn Store,
+    now: DateTime<Utc>,
+) -> Result<Vec<SeedOutcome>, StoreError> {
     let mut out = Vec::new();
     for demo in demo_patients() {
         let tz = demo.tz();
@@ -36,7 +39,10 @@ pub async fn seed_demo(store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<Seed
             .await?;
         let overview = store.overview(patient.id).await?;
         if overview.readings > 0 {
-            out.push(SeedOutcome { patient: patient.display_name(), added: 0 });
+            out.push(SeedOutcome {
+                patient: patient.display_name(),
+                added: 0,
+            });
             continue;
         }
         store
@@ -53,7 +59,10 @@ pub async fn seed_demo(store: &dyn Store, now: DateTime<Utc>) -> Result<Vec<Seed
         let readings = generate(&demo, end, DEMO_DAYS, DEMO_SEED);
         let added = store.insert_readings(patient.id, &readings).await?;
         tracing::info!(patient = %patient.display_name(), added, "seeded demo readings");
-        out.push(SeedOutcome { patient: patient.display_name(), added });
+        out.push(SeedOutcome {
+            patient: patient.display_name(),
+            added,
+        });
     }
     Ok(out)
 }

@@ -24,14 +24,19 @@ fn main() -> ExitCode {
         },
         other => {
             telemetry::init();
-            let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("error: cannot start the runtime: {e}");
                     return ExitCode::FAILURE;
                 }
             };
-            match rt.block_on(run_async(other.unwrap_or(Command::Serve(ServeArgs::default())))) {
+            match rt.block_on(run_async(
+                other.unwrap_or(Command::Serve(ServeArgs::default())),
+            )) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

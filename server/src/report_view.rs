@@ -8,8 +8,8 @@ use cloudcgm::metrics::{GriZone, Metrics};
 use cloudcgm::report::Report;
 use cloudcgm::GlucoseUnit;
 use cloudcgm_app::views::{
-    AgpRowView, DailyPanelView, EventRowView, MetricRowView, PatientHeaderView, RangeRowView, ReportView,
-    WindowView,
+    AgpRowView, DailyPanelView, EventRowView, MetricRowView, PatientHeaderView, RangeRowView,
+    ReportView, WindowView,
 };
 
 /// How many daily panels the page shows unless all days are asked for (the latest days of the window).
@@ -34,7 +34,8 @@ fn fmt_pct(v: f64) -> String {
 }
 
 fn fmt_glucose(v: Option<f64>, unit: GlucoseUnit) -> String {
-    v.map(|v| format!("{} {}", unit.format(v), unit)).unwrap_or_else(|| "—".into())
+    v.map(|v| format!("{} {}", unit.format(v), unit))
+        .unwrap_or_else(|| "—".into())
 }
 
 /// A share of the day as hours and minutes ("3 h 22 min").
@@ -57,7 +58,13 @@ fn zone_letter(z: GriZone) -> &'static str {
     }
 }
 
-fn row(key: &str, label: &str, value: String, goal: Option<&str>, met: Option<bool>) -> MetricRowView {
+fn row(
+    key: &str,
+    label: &str,
+    value: String,
+    goal: Option<&str>,
+    met: Option<bool>,
+) -> MetricRowView {
     MetricRowView {
         key: key.into(),
         label: label.into(),
@@ -102,8 +109,20 @@ pub fn metric_rows(m: &Metrics) -> Vec<MetricRowView> {
             None,
             None,
         ),
-        row("gri", "Glycemia risk index (GRI)", gri, Some("zone A or B"), m.gri.map(|g| matches!(g.zone, GriZone::A | GriZone::B))),
-        row("active", "Time CGM active", fmt_pct(m.active_percent), Some("≥ 70 %"), Some(active >= 70.0)),
+        row(
+            "gri",
+            "Glycemia risk index (GRI)",
+            gri,
+            Some("zone A or B"),
+            m.gri.map(|g| matches!(g.zone, GriZone::A | GriZone::B)),
+        ),
+        row(
+            "active",
+            "Time CGM active",
+            fmt_pct(m.active_percent),
+            Some("≥ 70 %"),
+            Some(active >= 70.0),
+        ),
         row(
             "days_of_wear",
             "Days with CGM data",
@@ -111,7 +130,13 @@ pub fn metric_rows(m: &Metrics) -> Vec<MetricRowView> {
             None,
             None,
         ),
-        row("readings", "Sensor readings", m.readings.to_string(), None, None),
+        row(
+            "readings",
+            "Sensor readings",
+            m.readings.to_string(),
+            None,
+            None,
+        ),
         row(
             "sentinels",
             "\"Low\" / \"High\" readings",
@@ -146,7 +171,14 @@ pub fn range_rows(m: &Metrics) -> Vec<RangeRowView> {
         met: Some(met),
     };
     vec![
-        mk("very_high", "Very high", format!("> {} {u}", f(t.high_max)), r.very_high, "< 5 %", vh < 5.0),
+        mk(
+            "very_high",
+            "Very high",
+            format!("> {} {u}", f(t.high_max)),
+            r.very_high,
+            "< 5 %",
+            vh < 5.0,
+        ),
         mk(
             "high",
             "High",
@@ -155,7 +187,14 @@ pub fn range_rows(m: &Metrics) -> Vec<RangeRowView> {
             "< 25 % with very high",
             pct1(r.high + r.very_high) < 25.0,
         ),
-        mk("target", "Target range", format!("{}–{} {u}", f(t.low_below), f(t.target_max)), r.target, "> 70 %", tg > 70.0),
+        mk(
+            "target",
+            "Target range",
+            format!("{}–{} {u}", f(t.low_below), f(t.target_max)),
+            r.target,
+            "> 70 %",
+            tg > 70.0,
+        ),
         mk(
             "low",
             "Low",
@@ -164,7 +203,14 @@ pub fn range_rows(m: &Metrics) -> Vec<RangeRowView> {
             "< 4 % with very low",
             pct1(r.low + r.very_low) < 4.0,
         ),
-        mk("very_low", "Very low", format!("< {} {u}", f(t.very_low_below)), r.very_low, "< 1 %", vl < 1.0),
+        mk(
+            "very_low",
+            "Very low",
+            format!("< {} {u}", f(t.very_low_below)),
+            r.very_low,
+            "< 1 %",
+            vl < 1.0,
+        ),
     ]
 }
 
@@ -172,11 +218,24 @@ fn event_label(kind: EventKind, u: GlucoseUnit) -> String {
     let t = u.thresholds();
     let f = |v: f64| u.format(v);
     match kind {
-        EventKind::Level1Hypo => format!("Hypoglycaemia level 1 (< {} {u}, ≥ 15 min)", f(t.low_below)),
-        EventKind::Level2Hypo => format!("Hypoglycaemia level 2 (< {} {u}, ≥ 15 min)", f(t.very_low_below)),
-        EventKind::ProlongedHypo => format!("Prolonged hypoglycaemia (< {} {u}, > 120 min)", f(t.low_below)),
-        EventKind::Level1Hyper => format!("Hyperglycaemia level 1 (> {} {u}, ≥ 15 min)", f(t.target_max)),
-        EventKind::Level2Hyper => format!("Hyperglycaemia level 2 (> {} {u}, ≥ 15 min)", f(t.high_max)),
+        EventKind::Level1Hypo => {
+            format!("Hypoglycaemia level 1 (< {} {u}, ≥ 15 min)", f(t.low_below))
+        }
+        EventKind::Level2Hypo => format!(
+            "Hypoglycaemia level 2 (< {} {u}, ≥ 15 min)",
+            f(t.very_low_below)
+        ),
+        EventKind::ProlongedHypo => format!(
+            "Prolonged hypoglycaemia (< {} {u}, > 120 min)",
+            f(t.low_below)
+        ),
+        EventKind::Level1Hyper => format!(
+            "Hyperglycaemia level 1 (> {} {u}, ≥ 15 min)",
+            f(t.target_max)
+        ),
+        EventKind::Level2Hyper => {
+            format!("Hyperglycaemia level 2 (> {} {u}, ≥ 15 min)", f(t.high_max))
+        }
     }
 }
 
@@ -204,10 +263,19 @@ pub fn to_view(report: &Report, subject: ReportSubject) -> ReportView {
     let u = report.unit;
     let m = &report.metrics;
     let name = &subject.header.name;
-    let agp_svg = agp_chart(&report.agp, &ChartOptions::agp(format!("Ambulatory glucose profile of {name}")));
+    let agp_svg = agp_chart(
+        &report.agp,
+        &ChartOptions::agp(format!("Ambulatory glucose profile of {name}")),
+    );
     let tir_svg = m
         .ranges
-        .map(|r| tir_bar(&r, u, &ChartOptions::tir_bar(format!("Time in ranges of {name}"))))
+        .map(|r| {
+            tir_bar(
+                &r,
+                u,
+                &ChartOptions::tir_bar(format!("Time in ranges of {name}")),
+            )
+        })
         .unwrap_or_default();
     let agp_table = report
         .agp
@@ -216,7 +284,10 @@ pub fn to_view(report: &Report, subject: ReportSubject) -> ReportView {
         .filter(|b| b.minute_of_day % 60 == 0)
         .map(|b| {
             let cell = |f: fn(&cloudcgm::agp::Percentiles) -> f64| {
-                b.percentiles.as_ref().map(|p| u.format(f(p))).unwrap_or_else(|| "—".into())
+                b.percentiles
+                    .as_ref()
+                    .map(|p| u.format(f(p)))
+                    .unwrap_or_else(|| "—".into())
             };
             AgpRowView {
                 time: format!("{:02}:{:02}", b.minute_of_day / 60, b.minute_of_day % 60),
@@ -240,7 +311,11 @@ pub fn to_view(report: &Report, subject: ReportSubject) -> ReportView {
             svg: daily_panel(
                 d,
                 u,
-                &ChartOptions::new(260, 110, format!("Glucose on {} ({} readings)", d.date, d.points.len())),
+                &ChartOptions::new(
+                    260,
+                    110,
+                    format!("Glucose on {} ({} readings)", d.date, d.points.len()),
+                ),
             ),
             readings: d.points.len(),
         })
@@ -268,7 +343,10 @@ pub fn to_view(report: &Report, subject: ReportSubject) -> ReportView {
                 label: event_label(e.kind, u),
                 count: e.count.to_string(),
                 per_day: format!("{:.1}", e.per_day),
-                mean_duration: e.mean_duration_min.map(|d| format!("{d:.0} min")).unwrap_or_else(|| "—".into()),
+                mean_duration: e
+                    .mean_duration_min
+                    .map(|d| format!("{d:.0} min"))
+                    .unwrap_or_else(|| "—".into()),
             })
             .collect(),
         sufficiency_warnings: m.sufficiency.reasons.clone(),
@@ -295,6 +373,9 @@ mod tests {
     #[test]
     fn goals_are_judged_on_the_shown_value() {
         assert_eq!(pct1(69.96), 70.0);
-        assert!(pct1(69.96) <= 70.0, "69.96 shows as 70.0, which is not > 70");
+        assert!(
+            pct1(69.96) <= 70.0,
+            "69.96 shows as 70.0, which is not > 70"
+        );
     }
 }

@@ -7,7 +7,9 @@ use leptos::prelude::*;
 fn goal_mark(met: Option<bool>) -> impl IntoView {
     match met {
         Some(true) => view! { <span class="goal-met" title="Goal met">"✓ met"</span> }.into_any(),
-        Some(false) => view! { <span class="goal-not-met" title="Goal not met">"✗ not met"</span> }.into_any(),
+        Some(false) => {
+            view! { <span class="goal-not-met" title="Goal not met">"✗ not met"</span> }.into_any()
+        }
         None => view! { <span class="goal-none">""</span> }.into_any(),
     }
 }

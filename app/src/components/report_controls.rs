@@ -55,7 +55,7 @@ pub fn ReportControls(report: ReportView) -> impl IntoView {
                 <A href=mg attr:class=if is_mg { "btn current" } else { "btn" } attr:data-unit="mg">"mg/dL"</A>
                 <A href=mmol attr:class=if !is_mg { "btn current" } else { "btn" } attr:data-unit="mmol">"mmol/L"</A>
             </div>
-            <button type="button" class="btn" onclick="window.print()">"Print"</button>
+            <button type="button" class="btn" on:click=|_| { let _ = window().print(); }>"Print"</button>
         </nav>
     }
 }

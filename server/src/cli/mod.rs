@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "cloudcgm", version, about = "CloudCGM: CGM data for clinical care through FHIR")]
+#[command(
+    name = "cloudcgm",
+    version,
+    about = "CloudCGM: CGM data for clinical care through FHIR"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,

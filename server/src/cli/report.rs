@@ -35,7 +35,8 @@ pub struct SubjectReport {
 pub fn run(args: &ReportArgs) -> Result<String, CliError> {
     let file = args.input.display().to_string();
     let tz = parse_tz(&args.tz).map_err(|e| CliError(format!("--tz: {e}")))?;
-    let text = std::fs::read_to_string(&args.input).map_err(|e| CliError(format!("{file}: cannot read: {e}")))?;
+    let text = std::fs::read_to_string(&args.input)
+        .map_err(|e| CliError(format!("{file}: cannot read: {e}")))?;
     let mut opts = ParseOptions::new(tz);
     opts.interval_s = args.interval;
     let mut subjects = parse(&text, &opts).map_err(|e| CliError(format!("{file}: {e}")))?;
@@ -57,13 +58,19 @@ pub fn run(args: &ReportArgs) -> Result<String, CliError> {
                 } else {
                     serde_json::to_string_pretty(&MultiReport {
                         schema: "cloudcgm.reports/v1",
-                        subjects: vec![SubjectReport { id: id.clone(), report: report.clone() }],
+                        subjects: vec![SubjectReport {
+                            id: id.clone(),
+                            report: report.clone(),
+                        }],
                     })
                 }
             } else {
                 serde_json::to_string_pretty(&MultiReport {
                     schema: "cloudcgm.reports/v1",
-                    subjects: reports.into_iter().map(|(id, report)| SubjectReport { id, report }).collect(),
+                    subjects: reports
+                        .into_iter()
+                        .map(|(id, report)| SubjectReport { id, report })
+                        .collect(),
                 })
             };
             json.map(|mut s| {
@@ -72,7 +79,11 @@ pub fn run(args: &ReportArgs) -> Result<String, CliError> {
             })
             .map_err(|e| CliError(format!("cannot write JSON: {e}")))
         }
-        Format::Text => Ok(reports.iter().map(|(id, r)| text_report(id, r)).collect::<Vec<_>>().join("\n")),
+        Format::Text => Ok(reports
+            .iter()
+            .map(|(id, r)| text_report(id, r))
+            .collect::<Vec<_>>()
+            .join("\n")),
     }
 }
 
@@ -87,11 +98,19 @@ fn parse_bound(s: &str, tz: Tz, is_end: bool) -> Result<DateTime<Utc>, String> {
 }
 
 fn subject_report(s: Subject, args: &ReportArgs, tz: Tz) -> Result<(String, Report), String> {
-    let who = if s.id.is_empty() { String::new() } else { format!("subject {:?}: ", s.id) };
+    let who = if s.id.is_empty() {
+        String::new()
+    } else {
+        format!("subject {:?}: ", s.id)
+    };
     let unit = match args.unit {
         Some(UnitArg::Mg) => GlucoseUnit::MgDl,
         Some(UnitArg::Mmol) => GlucoseUnit::MmolL,
-        None => s.readings.first().map(|r| r.unit).unwrap_or(GlucoseUnit::MgDl),
+        None => s
+            .readings
+            .first()
+            .map(|r| r.unit)
+            .unwrap_or(GlucoseUnit::MgDl),
     };
     let trace = Trace::new(s.readings);
     let (Some(first), Some(last)) = (trace.first(), trace.last()) else {
@@ -108,7 +127,9 @@ fn subject_report(s: Subject, args: &ReportArgs, tz: Tz) -> Result<(String, Repo
             };
             let end = match &args.to {
                 Some(t) => parse_bound(t, tz, true).map_err(|e| format!("--to: {e}"))?,
-                None => cloudcgm::localtime::local_midnight(last_day.succ_opt().unwrap_or(last_day), tz),
+                None => {
+                    cloudcgm::localtime::local_midnight(last_day.succ_opt().unwrap_or(last_day), tz)
+                }
             };
             Window::new(start, end).map_err(|e| e.to_string())?
         }
@@ -119,7 +140,11 @@ fn subject_report(s: Subject, args: &ReportArgs, tz: Tz) -> Result<(String, Repo
 /// A readable table of the same numbers.
 pub fn text_report(id: &str, r: &Report) -> String {
     let mut out = String::new();
-    let title = if id.is_empty() { String::new() } else { format!(" — {id}") };
+    let title = if id.is_empty() {
+        String::new()
+    } else {
+        format!(" — {id}")
+    };
     let _ = writeln!(out, "CloudCGM report{title}");
     let _ = writeln!(
         out,
@@ -138,7 +163,11 @@ pub fn text_report(id: &str, r: &Report) -> String {
         Some(false) => "NOT met",
         None => "",
     };
-    let _ = writeln!(out, "\n{:<44} {:>22}  {:<22} {}", "Metric", "Value", "Goal", "");
+    let _ = writeln!(
+        out,
+        "\n{:<44} {:>22}  {:<22} {}",
+        "Metric", "Value", "Goal", ""
+    );
     for row in metric_rows(&r.metrics) {
         let _ = writeln!(
             out,
@@ -149,7 +178,11 @@ pub fn text_report(id: &str, r: &Report) -> String {
             mark(row.met)
         );
     }
-    let _ = writeln!(out, "\n{:<14} {:<20} {:>9} {:>12}  {:<22} {}", "Range", "Glucose", "% time", "Per day", "Goal", "");
+    let _ = writeln!(
+        out,
+        "\n{:<14} {:<20} {:>9} {:>12}  {:<22} {}",
+        "Range", "Glucose", "% time", "Per day", "Goal", ""
+    );
     for row in range_rows(&r.metrics) {
         let _ = writeln!(
             out,
@@ -162,7 +195,11 @@ pub fn text_report(id: &str, r: &Report) -> String {
             mark(row.met)
         );
     }
-    let _ = writeln!(out, "\nEvents{:<44} {:>6} {:>8} {:>14}", "", "Count", "Per day", "Mean duration");
+    let _ = writeln!(
+        out,
+        "\nEvents{:<44} {:>6} {:>8} {:>14}",
+        "", "Count", "Per day", "Mean duration"
+    );
     for e in &r.events {
         let _ = writeln!(
             out,
@@ -170,14 +207,23 @@ pub fn text_report(id: &str, r: &Report) -> String {
             format!("{:?}", e.kind),
             e.count,
             e.per_day,
-            e.mean_duration_min.map(|d| format!("{d:.0} min")).unwrap_or_else(|| "—".into())
+            e.mean_duration_min
+                .map(|d| format!("{d:.0} min"))
+                .unwrap_or_else(|| "—".into())
         );
     }
     let _ = writeln!(out, "\nAGP percentiles ({}) by local time of day", r.unit);
-    let _ = writeln!(out, "{:<6} {:>7} {:>7} {:>7} {:>7} {:>7}", "Time", "5%", "25%", "50%", "75%", "95%");
+    let _ = writeln!(
+        out,
+        "{:<6} {:>7} {:>7} {:>7} {:>7} {:>7}",
+        "Time", "5%", "25%", "50%", "75%", "95%"
+    );
     for b in r.agp.bins.iter().filter(|b| b.minute_of_day % 60 == 0) {
         let cells: Vec<String> = match &b.percentiles {
-            Some(p) => [p.p5, p.p25, p.p50, p.p75, p.p95].iter().map(|v| r.unit.format(*v)).collect(),
+            Some(p) => [p.p5, p.p25, p.p50, p.p75, p.p95]
+                .iter()
+                .map(|v| r.unit.format(*v))
+                .collect(),
             None => vec!["—".into(); 5],
         };
         let _ = writeln!(

@@ -85,12 +85,24 @@ pub trait Store: Send + Sync + 'static {
     async fn demo_patients(&self) -> Result<Vec<PatientOverview>, StoreError>;
     async fn overview(&self, id: PatientId) -> Result<PatientOverview, StoreError>;
     /// Inserts a device or returns the existing one with the same key.
-    async fn upsert_device(&self, patient: PatientId, d: &NewDevice) -> Result<DeviceRow, StoreError>;
+    async fn upsert_device(
+        &self,
+        patient: PatientId,
+        d: &NewDevice,
+    ) -> Result<DeviceRow, StoreError>;
     /// Inserts readings in transactions; readings already stored (same patient, time and device) are skipped.
     /// Every reading's `device` must name a device of the patient. Returns how many were added.
-    async fn insert_readings(&self, patient: PatientId, readings: &[Reading]) -> Result<u64, StoreError>;
+    async fn insert_readings(
+        &self,
+        patient: PatientId,
+        readings: &[Reading],
+    ) -> Result<u64, StoreError>;
     /// The patient's readings with `window.start <= at < window.end`, in time order.
-    async fn readings_in_window(&self, patient: PatientId, window: &Window) -> Result<Vec<Reading>, StoreError>;
+    async fn readings_in_window(
+        &self,
+        patient: PatientId,
+        window: &Window,
+    ) -> Result<Vec<Reading>, StoreError>;
     /// Every reading of the patient, in time order.
     async fn all_readings(&self, patient: PatientId) -> Result<Vec<Reading>, StoreError>;
 }

@@ -1,7 +1,9 @@
 //! The SQLite store: one file created on first run, WAL journal, foreign keys on, migrations embedded from
 //! `server/migrations/sqlite`. Readings are inserted in batches inside one transaction per call.
 
-use super::{DeviceRow, NewDevice, NewPatient, Patient, PatientId, PatientOverview, Store, StoreError};
+use super::{
+    DeviceRow, NewDevice, NewPatient, Patient, PatientId, PatientOverview, Store, StoreError,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use cloudcgm::{DeviceId, GlucoseUnit, Reading, Sentinel, Window};
@@ -32,11 +34,17 @@ impl SqliteStore {
         if let Some(parent) = opts.get_filename().parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Invalid(format!("cannot create database folder {}: {e}", parent.display()))
+                    StoreError::Invalid(format!(
+                        "cannot create database folder {}: {e}",
+                        parent.display()
+                    ))
                 })?;
             }
         }
-        let pool = SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(opts)
+            .await?;
         sqlx::migrate!("./migrations/sqlite").run(&pool).await?;
         Ok(SqliteStore { pool })
     }
@@ -86,8 +94,11 @@ fn patient_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Patient, StoreError
         birth_date: NaiveDate::parse_from_str(&birth, "%Y-%m-%d")
             .map_err(|e| StoreError::Invalid(format!("birth_date {birth:?}: {e}")))?,
         sex: row.try_get("sex")?,
-        time_zone: cloudcgm::localtime::parse_tz(&tz).map_err(|e| StoreError::Invalid(e.to_string()))?,
-        preferred_unit: unit.parse().map_err(|e: cloudcgm::units::UnknownUnit| StoreError::Invalid(e.to_string()))?,
+        time_zone: cloudcgm::localtime::parse_tz(&tz)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?,
+        preferred_unit: unit
+            .parse()
+            .map_err(|e: cloudcgm::units::UnknownUnit| StoreError::Invalid(e.to_string()))?,
     })
 }
 
@@ -156,7 +167,10 @@ impl SqliteStore {
         rows.iter()
             .map(|r| {
                 let key: String = r.try_get("device_key")?;
-                let device = devices.entry(key).or_insert_with_key(|k| DeviceId::new(k.clone())).clone();
+                let device = devices
+                    .entry(key)
+                    .or_insert_with_key(|k| DeviceId::new(k.clone()))
+                    .clone();
                 let sentinel: Option<i64> = r.try_get("sentinel")?;
                 Ok(Reading {
                     at: ms_to_utc(r.try_get("at_ms")?)?,
@@ -180,10 +194,12 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn upsert_patient(&self, p: &NewPatient) -> Result<Patient, StoreError> {
         if let Some(key) = &p.demo_key {
-            let existing = sqlx::query(&format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE demo_key = ?"))
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?;
+            let existing = sqlx::query(&format!(
+                "SELECT {PATIENT_COLUMNS} FROM patients WHERE demo_key = ?"
+            ))
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
             if let Some(row) = existing {
                 return patient_from_row(&row);
             }
@@ -206,11 +222,13 @@ impl Store for SqliteStore {
     }
 
     async fn patient(&self, id: PatientId) -> Result<Patient, StoreError> {
-        let row = sqlx::query(&format!("SELECT {PATIENT_COLUMNS} FROM patients WHERE id = ?"))
-            .bind(id.0)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("patient {}", id.0)))?;
+        let row = sqlx::query(&format!(
+            "SELECT {PATIENT_COLUMNS} FROM patients WHERE id = ?"
+        ))
+        .bind(id.0)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("patient {}", id.0)))?;
         patient_from_row(&row)
     }
 
@@ -232,7 +250,11 @@ impl Store for SqliteStore {
         self.overview_of(p).await
     }
 
-    async fn upsert_device(&self, patient: PatientId, d: &NewDevice) -> Result<DeviceRow, StoreError> {
+    async fn upsert_device(
+        &self,
+        patient: PatientId,
+        d: &NewDevice,
+    ) -> Result<DeviceRow, StoreError> {
         // The no-op DO UPDATE makes RETURNING yield the existing row on conflict.
         let row = sqlx::query(
             "INSERT INTO devices (patient_id, device_key, display_name, interval_s) VALUES (?, ?, ?, ?)
@@ -254,7 +276,11 @@ impl Store for SqliteStore {
         })
     }
 
-    async fn insert_readings(&self, patient: PatientId, readings: &[Reading]) -> Result<u64, StoreError> {
+    async fn insert_readings(
+        &self,
+        patient: PatientId,
+        readings: &[Reading],
+    ) -> Result<u64, StoreError> {
         let devices: HashMap<String, i64> = self
             .devices(patient)
             .await?
@@ -267,18 +293,35 @@ impl Store for SqliteStore {
             let mut rows = Vec::with_capacity(chunk.len());
             for r in chunk {
                 if !r.value.is_finite() || r.value < 0.0 {
-                    return Err(StoreError::Invalid(format!("reading at {} has value {}", r.at, r.value)));
+                    return Err(StoreError::Invalid(format!(
+                        "reading at {} has value {}",
+                        r.at, r.value
+                    )));
                 }
                 let device = devices.get(&r.device.0).copied().ok_or_else(|| {
-                    StoreError::Invalid(format!("device {:?} is not registered for this patient", r.device.0))
+                    StoreError::Invalid(format!(
+                        "device {:?} is not registered for this patient",
+                        r.device.0
+                    ))
                 })?;
-                rows.push((r.at.timestamp_millis(), device, r.value, unit_code(r.unit), sentinel_code(r.sentinel)));
+                rows.push((
+                    r.at.timestamp_millis(),
+                    device,
+                    r.value,
+                    unit_code(r.unit),
+                    sentinel_code(r.sentinel),
+                ));
             }
             let mut qb = QueryBuilder::new(
                 "INSERT OR IGNORE INTO readings (patient_id, at_ms, device_id, value, unit, sentinel) ",
             );
             qb.push_values(rows, |mut b, (at, dev, v, u, s)| {
-                b.push_bind(patient.0).push_bind(at).push_bind(dev).push_bind(v).push_bind(u).push_bind(s);
+                b.push_bind(patient.0)
+                    .push_bind(at)
+                    .push_bind(dev)
+                    .push_bind(v)
+                    .push_bind(u)
+                    .push_bind(s);
             });
             added += qb.build().execute(&mut *tx).await?.rows_affected();
         }
@@ -286,9 +329,17 @@ impl Store for SqliteStore {
         Ok(added)
     }
 
-    async fn readings_in_window(&self, patient: PatientId, window: &Window) -> Result<Vec<Reading>, StoreError> {
-        self.query_readings(patient, window.start.timestamp_millis(), window.end.timestamp_millis())
-            .await
+    async fn readings_in_window(
+        &self,
+        patient: PatientId,
+        window: &Window,
+    ) -> Result<Vec<Reading>, StoreError> {
+        self.query_readings(
+            patient,
+            window.start.timestamp_millis(),
+            window.end.timestamp_millis(),
+        )
+        .await
     }
 
     async fn all_readings(&self, patient: PatientId) -> Result<Vec<Reading>, StoreError> {
