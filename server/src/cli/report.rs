@@ -163,11 +163,7 @@ pub fn text_report(id: &str, r: &Report) -> String {
         Some(false) => "NOT met",
         None => "",
     };
-    let _ = writeln!(
-        out,
-        "\n{:<44} {:>22}  {:<22} {}",
-        "Metric", "Value", "Goal", ""
-    );
+    let _ = writeln!(out, "\n{:<44} {:>22}  Goal", "Metric", "Value");
     for row in metric_rows(&r.metrics) {
         let _ = writeln!(
             out,
@@ -180,8 +176,8 @@ pub fn text_report(id: &str, r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{:<14} {:<20} {:>9} {:>12}  {:<22} {}",
-        "Range", "Glucose", "% time", "Per day", "Goal", ""
+        "\n{:<14} {:<20} {:>9} {:>12}  Goal",
+        "Range", "Glucose", "% time", "Per day"
     );
     for row in range_rows(&r.metrics) {
         let _ = writeln!(
