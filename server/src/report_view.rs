@@ -214,7 +214,8 @@ pub fn range_rows(m: &Metrics) -> Vec<RangeRowView> {
     ]
 }
 
-fn event_label(kind: EventKind, u: GlucoseUnit) -> String {
+/// The clinician-facing name of an event kind with its threshold in `u` (page and CLI text share it).
+pub fn event_label(kind: EventKind, u: GlucoseUnit) -> String {
     let t = u.thresholds();
     let f = |v: f64| u.format(v);
     match kind {

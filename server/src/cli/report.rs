@@ -3,7 +3,7 @@
 //! numbers read the same everywhere. Bad input exits non-zero naming the file, line and reason.
 
 use super::{Format, ReportArgs, UnitArg};
-use crate::report_view::{metric_rows, range_rows};
+use crate::report_view::{event_label, metric_rows, range_rows};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use cloudcgm::localtime::{local_date, parse_tz};
@@ -193,14 +193,14 @@ pub fn text_report(id: &str, r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "\nEvents{:<44} {:>6} {:>8} {:>14}",
+        "\nEvents{:<50} {:>6} {:>8} {:>14}",
         "", "Count", "Per day", "Mean duration"
     );
     for e in &r.events {
         let _ = writeln!(
             out,
-            "{:<50} {:>6} {:>8.1} {:>14}",
-            format!("{:?}", e.kind),
+            "{:<56} {:>6} {:>8.1} {:>14}",
+            event_label(e.kind, r.unit),
             e.count,
             e.per_day,
             e.mean_duration_min
