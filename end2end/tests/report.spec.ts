@@ -91,9 +91,11 @@ test('the page shows the numbers the CLI computes from an export of the same rea
   const [, from, to] = label.match(/(\d{4}-\d{2}-\d{2}) – (\d{4}-\d{2}-\d{2})/)!;
   const dir = mkdtempSync(join(tmpdir(), 'cloudcgm-e2e-'));
   const csv = join(dir, 'james.csv');
-  writeFileSync(csv, execFileSync(BIN, ['export', '--patient', id, '--database-url', DB]));
+  writeFileSync(csv, execFileSync(BIN, ['export', '--patient', id, '--database-url', DB], { maxBuffer: 256 * 1024 * 1024 }));
   const json = JSON.parse(
-    execFileSync(BIN, ['report', '--input', csv, '--tz', 'America/New_York', '--unit', 'mg', '--from', from, '--to', to]).toString(),
+    execFileSync(BIN, ['report', '--input', csv, '--tz', 'America/New_York', '--unit', 'mg', '--from', from, '--to', to], {
+      maxBuffer: 256 * 1024 * 1024,
+    }).toString(),
   );
   const pct = (v: number) => `${(Math.round(v * 10) / 10).toFixed(1)} %`;
   const m = json.metrics;

@@ -202,19 +202,7 @@ fn gap_spans(bins: &[(u32, Percentiles)], bin: u32) -> Vec<(f64, f64)> {
 
 /// Plot-area geometry for a canvas; shared with the tests so they can check pixel positions.
 pub(super) fn frame(opts: &ChartOptions, unit: GlucoseUnit) -> Frame {
-    let (w, h) = (
-        f64::from(opts.width.max(120)),
-        f64::from(opts.height.max(60)),
-    );
-    let (left, right, top, bottom) = (66.0, 44.0, 12.0, 30.0);
-    Frame {
-        left,
-        top,
-        width: (w - left - right).max(10.0),
-        height: (h - top - bottom).max(10.0),
-        x_max: 24.0,
-        y_max: axis_max(unit),
-    }
+    Frame::inside(opts, (66.0, 44.0, 12.0, 30.0), unit, 24.0)
 }
 
 /// Renders the AGP of `profile` (values in `profile.unit`) as an SVG string. Designed at 900 × 380

@@ -335,19 +335,7 @@ fn intro(unit: GlucoseUnit) -> String {
 
 /// Plot area of a standalone panel.
 fn panel_frame(opts: &ChartOptions, unit: GlucoseUnit, hours: f64) -> Frame {
-    let (w, h) = (
-        f64::from(opts.width.max(120)),
-        f64::from(opts.height.max(60)),
-    );
-    let (left, right, top, bottom) = (30.0, 6.0, 16.0, 16.0);
-    Frame {
-        left,
-        top,
-        width: (w - left - right).max(10.0),
-        height: (h - top - bottom).max(10.0),
-        x_max: hours,
-        y_max: axis_max(unit),
-    }
+    Frame::inside(opts, (30.0, 6.0, 16.0, 16.0), unit, hours)
 }
 
 /// Renders one day as a small panel with its own axis labels (70/180 on the left, 12 AM – 12 PM – 12 AM

@@ -159,7 +159,25 @@ pub(crate) struct Frame {
     pub y_max: f64,
 }
 
+/// Margins around a plot area, in pixels: (left, right, top, bottom).
+pub(crate) type Margins = (f64, f64, f64, f64);
+
 impl Frame {
+    /// The plot area of a canvas of `opts`' size (at least 120 × 60) inside `margins`, with the glucose
+    /// axis of `unit` and an x axis of `x_max` hours.
+    pub fn inside(opts: &ChartOptions, margins: Margins, unit: GlucoseUnit, x_max: f64) -> Frame {
+        let (w, h) = (f64::from(opts.width.max(120)), f64::from(opts.height.max(60)));
+        let (left, right, top, bottom) = margins;
+        Frame {
+            left,
+            top,
+            width: (w - left - right).max(10.0),
+            height: (h - top - bottom).max(10.0),
+            x_max,
+            y_max: axis_max(unit),
+        }
+    }
+
     pub fn x(&self, hours: f64) -> i32 {
         let x_max = if self.x_max > 0.0 { self.x_max } else { 24.0 };
         (self.left + hours / x_max * self.width).round() as i32
