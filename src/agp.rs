@@ -14,7 +14,7 @@
 //! - Percentiles are smoothed independently; a weighted mean of ordered tuples is ordered, and a final pass
 //!   enforces p5 ≤ p25 ≤ p50 ≤ p75 ≤ p95 against floating-point rounding.
 
-use crate::localtime::local_seconds_of_day;
+use crate::localtime::LocalClock;
 use crate::reading::Reading;
 use crate::units::GlucoseUnit;
 use chrono_tz::Tz;
@@ -128,12 +128,13 @@ pub fn agp_profile(
     let bin_minutes = opts.bin_minutes.clamp(1, MINUTES_PER_DAY);
     let n_bins = MINUTES_PER_DAY.div_ceil(bin_minutes) as usize;
     let mut pooled: Vec<Vec<f64>> = vec![Vec::new(); n_bins];
+    let mut clock = LocalClock::new(tz);
     for r in readings {
         let v = r.in_unit(unit);
         if !v.is_finite() {
             continue;
         }
-        let minute = local_seconds_of_day(r.at, tz) / 60;
+        let minute = clock.seconds_of_day(r.at) / 60;
         // A leap second could read 86 400 s; it belongs to the last bin.
         let bin = ((minute / bin_minutes) as usize).min(n_bins - 1);
         pooled[bin].push(v);
@@ -146,7 +147,8 @@ pub fn agp_profile(
             if vals.len() < min_count {
                 return None;
             }
-            vals.sort_by(f64::total_cmp);
+            // Unstable is exact here: floats equal under total_cmp are bit-identical.
+            vals.sort_unstable_by(f64::total_cmp);
             Percentiles::of_sorted(&vals)
         })
         .collect();

@@ -58,6 +58,65 @@ pub fn local_seconds_of_day(t: DateTime<Utc>, tz: Tz) -> u32 {
     t.with_timezone(&tz).time().num_seconds_from_midnight()
 }
 
+/// Converts many instants to the patient's local clock quickly. A zone's offset changes only at a
+/// transition, and no zone has two transitions within six hours: when the offsets at both ends of a
+/// six-hour UTC block agree, every instant of the block has that offset. So one block check serves 72
+/// five-minute readings, and the rest is integer arithmetic. Results equal [`local_date`] and
+/// [`local_seconds_of_day`] exactly (a test walks a year of five zones with odd offsets).
+#[derive(Debug, Clone)]
+pub struct LocalClock {
+    tz: Tz,
+    /// (start of the UTC block in Unix seconds, offset in seconds valid for all of it)
+    block: Option<(i64, i64)>,
+}
+
+const BLOCK_SECS: i64 = 6 * 3600;
+
+impl LocalClock {
+    pub fn new(tz: Tz) -> Self {
+        LocalClock { tz, block: None }
+    }
+
+    fn offset_at(&self, secs: i64) -> Option<i64> {
+        let t = DateTime::<Utc>::from_timestamp(secs, 0)?;
+        Some(i64::from(self.tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc()))
+    }
+
+    /// The UTC offset in force at `t`, in seconds.
+    pub fn offset(&mut self, t: DateTime<Utc>) -> i64 {
+        let secs = t.timestamp();
+        let start = secs - secs.rem_euclid(BLOCK_SECS);
+        if let Some((b, off)) = self.block {
+            if b == start {
+                return off;
+            }
+        }
+        let off = self.offset_at(secs).unwrap_or(0);
+        if self.offset_at(start) == Some(off) && self.offset_at(start + BLOCK_SECS - 1) == Some(off) {
+            self.block = Some((start, off));
+        }
+        off
+    }
+
+    /// Local seconds since 1970-01-01T00:00 on the wall clock.
+    fn local_secs(&mut self, t: DateTime<Utc>) -> i64 {
+        t.timestamp() + self.offset(t)
+    }
+
+    pub fn date(&mut self, t: DateTime<Utc>) -> NaiveDate {
+        let days = self.local_secs(t).div_euclid(86_400);
+        // 719_163 days separate 0001-01-01 (day 1 of the common era) from 1970-01-01.
+        i32::try_from(days + 719_163)
+            .ok()
+            .and_then(NaiveDate::from_num_days_from_ce_opt)
+            .unwrap_or_else(|| local_date(t, self.tz))
+    }
+
+    pub fn seconds_of_day(&mut self, t: DateTime<Utc>) -> u32 {
+        self.local_secs(t).rem_euclid(86_400) as u32
+    }
+}
+
 /// The length of a local day in hours (23, 24 or 25 across DST changes).
 pub fn local_day_hours(day: NaiveDate, tz: Tz) -> f64 {
     let next = day.succ_opt().unwrap_or(day);
@@ -116,6 +175,21 @@ mod tests {
         let t = Utc.with_ymd_and_hms(2024, 3, 31, 5, 0, 0).unwrap(); // 07:00 CEST
         assert_eq!(local_seconds_of_day(t, tz), 7 * 3600);
         assert_eq!(local_date(t, tz), d(2024, 3, 31));
+    }
+
+    #[test]
+    fn the_cached_clock_agrees_with_direct_conversion_around_every_transition() {
+        for name in ["Europe/Berlin", "America/New_York", "America/Santiago", "Australia/Lord_Howe", "Asia/Kolkata"] {
+            let tz = parse_tz(name).unwrap();
+            let mut clock = LocalClock::new(tz);
+            let mut t = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
+            let end = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
+            while t < end {
+                assert_eq!(clock.date(t), local_date(t, tz), "{name} {t}");
+                assert_eq!(clock.seconds_of_day(t), local_seconds_of_day(t, tz), "{name} {t}");
+                t += Duration::seconds(293); // not a divisor of an hour: every minute offset gets visited
+            }
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use crate::localtime::local_date;
+use crate::localtime::LocalClock;
 use crate::reading::{Reading, Sentinel};
 use crate::units::{GlucoseUnit, RangeBand, MGDL_PER_MMOLL};
 use crate::window::Window;
@@ -217,11 +217,18 @@ pub fn compute_metrics(
         0.0
     };
 
-    let days_of_wear = inside
-        .iter()
-        .map(|r| local_date(r.at, tz))
-        .collect::<HashSet<_>>()
-        .len() as u32;
+    // Readings arrive sorted, so a day's readings are consecutive: only a change of day touches the set.
+    let mut clock = LocalClock::new(tz);
+    let mut days: HashSet<chrono::NaiveDate> = HashSet::new();
+    let mut last_day = None;
+    for r in &inside {
+        let d = clock.date(r.at);
+        if last_day != Some(d) {
+            days.insert(d);
+            last_day = Some(d);
+        }
+    }
+    let days_of_wear = days.len() as u32;
 
     let stats = weighted_stats(&inside, unit);
     let ranges = range_percents(&inside);
@@ -295,13 +302,20 @@ fn weighted_stats(inside: &[&Reading], unit: GlucoseUnit) -> Option<Stats> {
     let w = weights(inside);
     let xs: Vec<f64> = inside.iter().map(|r| r.in_unit(unit)).collect();
     let total_w: f64 = w.iter().sum();
-    // Running (West) mean: stays finite for any finite inputs where Σw·x might overflow.
-    let mut mean = 0.0;
-    let mut acc_w = 0.0;
-    for (x, wi) in xs.iter().zip(&w) {
-        acc_w += wi;
-        mean += (wi / acc_w) * (x - mean);
-    }
+    // Σw·x / Σw is exact enough for glucose values and vectorises; the running (West) mean, with a
+    // division per reading, is only needed where Σw·x would overflow for absurd inputs.
+    let direct = xs.iter().zip(&w).map(|(x, wi)| wi * x).sum::<f64>() / total_w;
+    let mean = if direct.is_finite() {
+        direct
+    } else {
+        let mut mean = 0.0;
+        let mut acc_w = 0.0;
+        for (x, wi) in xs.iter().zip(&w) {
+            acc_w += wi;
+            mean += (wi / acc_w) * (x - mean);
+        }
+        mean
+    };
     // Two-pass variance around the final mean: numerically steadier than Σx² − n·m².
     let sd = if inside.len() >= 2 {
         let ss: f64 = xs

@@ -295,30 +295,36 @@ pub fn parse(input: &str, opts: &ParseOptions) -> Result<Vec<Subject>, CsvError>
         .flexible(true)
         .trim(csv::Trim::All)
         .from_reader(input.as_bytes());
-    let mut records = reader.records();
-
+    // One record buffer for the whole file: a 90-day file has 26,000 rows.
+    let mut rec = csv::StringRecord::new();
     let (header_line, header) = loop {
-        match records.next() {
-            None => {
+        match reader.read_record(&mut rec) {
+            Ok(false) => {
                 return Err(CsvError::new(
                     1,
                     "the file is empty: expected a header line such as time,glucose,unit",
                 ))
             }
-            Some(Err(e)) => return Err(lines.of_error(&e, 1)),
-            Some(Ok(rec)) if is_blank(&rec) => continue,
-            Some(Ok(rec)) => break (lines.of_record(&rec, 1), rec),
+            Err(e) => return Err(lines.of_error(&e, 1)),
+            Ok(true) if is_blank(&rec) => continue,
+            Ok(true) => break (lines.of_record(&rec, 1), rec.clone()),
         }
     };
     let cols = Columns::from_header(&header, header_line)?;
 
     let mut subjects: Vec<Subject> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
-    let mut previous: HashMap<(usize, String), DateTime<Utc>> = HashMap::new();
+    // Devices are interned so the per-row key is two integers, not a cloned String.
+    let mut devices: Vec<DeviceId> = Vec::new();
+    let mut previous: HashMap<(usize, usize), DateTime<Utc>> = HashMap::new();
     let mut last_line = header_line;
 
-    for rec in records {
-        let rec = rec.map_err(|e| lines.of_error(&e, last_line + 1))?;
+    loop {
+        match reader.read_record(&mut rec) {
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => return Err(lines.of_error(&e, last_line + 1)),
+        }
         let line = lines.of_record(&rec, last_line + 1);
         last_line = line;
         if is_blank(&rec) {
@@ -343,12 +349,12 @@ pub fn parse(input: &str, opts: &ParseOptions) -> Result<Vec<Subject>, CsvError>
                     "id is empty (the file has an id column, so every row needs one)",
                 ))
             }
-            Some(i) => field(i).to_string(),
-            None => String::new(),
+            Some(i) => field(i),
+            None => "",
         };
         let device = match cols.device.map(field) {
-            Some(d) if !d.is_empty() => d.to_string(),
-            _ => opts.default_device.clone(),
+            Some(d) if !d.is_empty() => d,
+            _ => opts.default_device.as_str(),
         };
         let interval_s = match cols.interval.map(field) {
             Some(s) if !s.is_empty() => match s.parse::<u32>() {
@@ -381,15 +387,22 @@ pub fn parse(input: &str, opts: &ParseOptions) -> Result<Vec<Subject>, CsvError>
             CsvError::new(line, reason)
         })?;
 
-        let subject = match index.get(&id) {
+        let subject = match index.get(id) {
             Some(&s) => s,
             None => {
-                index.insert(id.clone(), subjects.len());
+                index.insert(id.to_string(), subjects.len());
                 subjects.push(Subject {
-                    id,
+                    id: id.to_string(),
                     readings: Vec::new(),
                 });
                 subjects.len() - 1
+            }
+        };
+        let device = match devices.iter().position(|d| d.0 == device) {
+            Some(i) => i,
+            None => {
+                devices.push(DeviceId::new(device));
+                devices.len() - 1
             }
         };
         let key = (subject, device);
@@ -402,7 +415,7 @@ pub fn parse(input: &str, opts: &ParseOptions) -> Result<Vec<Subject>, CsvError>
             value,
             unit,
             sentinel,
-            device: DeviceId(key.1.clone()),
+            device: devices[device].clone(),
             interval_s,
         });
         previous.insert(key, at);

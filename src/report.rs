@@ -9,7 +9,7 @@
 
 use crate::agp::{agp_profile, AgpOptions, AgpProfile};
 use crate::events::{detect_events, summarize_events, EventSummary};
-use crate::localtime::{local_date, local_day_hours, local_midnight};
+use crate::localtime::{local_date, local_day_hours, local_midnight, LocalClock};
 use crate::metrics::{compute_metrics, Metrics};
 use crate::trace::Trace;
 use crate::units::GlucoseUnit;
@@ -57,14 +57,24 @@ pub fn build_report(trace: &Trace, window: Window, tz: Tz, unit: GlucoseUnit) ->
     let agp = agp_profile(readings, tz, unit, AgpOptions::default());
 
     let mut by_day: BTreeMap<NaiveDate, Vec<(f64, f64)>> = BTreeMap::new();
+    let mut clock = LocalClock::new(tz);
+    // Readings are sorted: remember the current day's midnight instead of resolving it per reading.
+    let mut day: Option<(NaiveDate, chrono::DateTime<chrono::Utc>)> = None;
     for r in readings {
         let v = r.in_unit(unit);
         if !v.is_finite() {
             continue;
         }
-        let date = local_date(r.at, tz);
-        let since_midnight =
-            (r.at - local_midnight(date, tz)).num_milliseconds() as f64 / 3_600_000.0;
+        let date = clock.date(r.at);
+        let midnight = match day {
+            Some((d, m)) if d == date => m,
+            _ => {
+                let m = local_midnight(date, tz);
+                day = Some((date, m));
+                m
+            }
+        };
+        let since_midnight = (r.at - midnight).num_milliseconds() as f64 / 3_600_000.0;
         by_day.entry(date).or_default().push((since_midnight, v));
     }
     let daily = first_day

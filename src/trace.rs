@@ -5,7 +5,6 @@
 
 use crate::reading::{DeviceId, Reading};
 use crate::window::Window;
-use std::collections::HashMap;
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Trace {
@@ -23,13 +22,18 @@ impl Trace {
                 .then_with(|| a.device.cmp(&b.device))
                 .then_with(|| a.value.total_cmp(&b.value))
         });
-        let mut last_kept: HashMap<DeviceId, chrono::DateTime<chrono::Utc>> = HashMap::new();
+        // A trace has a handful of devices: a short list beats hashing a String per reading.
+        let mut last_kept: Vec<(DeviceId, chrono::DateTime<chrono::Utc>)> = Vec::new();
         readings.retain(|r| {
             let min_gap = i64::from(r.interval_s.max(11)) - 10;
-            match last_kept.get(&r.device) {
-                Some(prev) if (r.at - *prev).num_seconds() < min_gap => false,
-                _ => {
-                    last_kept.insert(r.device.clone(), r.at);
+            match last_kept.iter_mut().find(|(d, _)| *d == r.device) {
+                Some((_, prev)) if (r.at - *prev).num_seconds() < min_gap => false,
+                Some((_, prev)) => {
+                    *prev = r.at;
+                    true
+                }
+                None => {
+                    last_kept.push((r.device.clone(), r.at));
                     true
                 }
             }

@@ -82,6 +82,12 @@ pub struct UnknownUnit(pub String);
 impl FromStr for GlucoseUnit {
     type Err = UnknownUnit;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        // The exact UCUM spellings are what files almost always hold: no allocation for them.
+        match s {
+            "mg/dL" => return Ok(GlucoseUnit::MgDl),
+            "mmol/L" => return Ok(GlucoseUnit::MmolL),
+            _ => {}
+        }
         let norm: String = s
             .trim()
             .chars()
