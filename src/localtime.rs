@@ -79,7 +79,12 @@ impl LocalClock {
 
     fn offset_at(&self, secs: i64) -> Option<i64> {
         let t = DateTime::<Utc>::from_timestamp(secs, 0)?;
-        Some(i64::from(self.tz.offset_from_utc_datetime(&t.naive_utc()).fix().local_minus_utc()))
+        Some(i64::from(
+            self.tz
+                .offset_from_utc_datetime(&t.naive_utc())
+                .fix()
+                .local_minus_utc(),
+        ))
     }
 
     /// The UTC offset in force at `t`, in seconds.
@@ -92,7 +97,8 @@ impl LocalClock {
             }
         }
         let off = self.offset_at(secs).unwrap_or(0);
-        if self.offset_at(start) == Some(off) && self.offset_at(start + BLOCK_SECS - 1) == Some(off) {
+        if self.offset_at(start) == Some(off) && self.offset_at(start + BLOCK_SECS - 1) == Some(off)
+        {
             self.block = Some((start, off));
         }
         off
@@ -179,14 +185,24 @@ mod tests {
 
     #[test]
     fn the_cached_clock_agrees_with_direct_conversion_around_every_transition() {
-        for name in ["Europe/Berlin", "America/New_York", "America/Santiago", "Australia/Lord_Howe", "Asia/Kolkata"] {
+        for name in [
+            "Europe/Berlin",
+            "America/New_York",
+            "America/Santiago",
+            "Australia/Lord_Howe",
+            "Asia/Kolkata",
+        ] {
             let tz = parse_tz(name).unwrap();
             let mut clock = LocalClock::new(tz);
             let mut t = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap();
             let end = Utc.with_ymd_and_hms(2025, 1, 1, 0, 0, 0).unwrap();
             while t < end {
                 assert_eq!(clock.date(t), local_date(t, tz), "{name} {t}");
-                assert_eq!(clock.seconds_of_day(t), local_seconds_of_day(t, tz), "{name} {t}");
+                assert_eq!(
+                    clock.seconds_of_day(t),
+                    local_seconds_of_day(t, tz),
+                    "{name} {t}"
+                );
                 t += Duration::seconds(293); // not a divisor of an hour: every minute offset gets visited
             }
         }

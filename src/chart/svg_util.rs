@@ -166,7 +166,10 @@ impl Frame {
     /// The plot area of a canvas of `opts`' size (at least 120 × 60) inside `margins`, with the glucose
     /// axis of `unit` and an x axis of `x_max` hours.
     pub fn inside(opts: &ChartOptions, margins: Margins, unit: GlucoseUnit, x_max: f64) -> Frame {
-        let (w, h) = (f64::from(opts.width.max(120)), f64::from(opts.height.max(60)));
+        let (w, h) = (
+            f64::from(opts.width.max(120)),
+            f64::from(opts.height.max(60)),
+        );
         let (left, right, top, bottom) = margins;
         Frame {
             left,

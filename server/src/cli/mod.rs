@@ -87,6 +87,9 @@ pub struct ReportArgs {
     /// Display unit (default: the unit of the first reading).
     #[arg(long, value_enum)]
     pub unit: Option<UnitArg>,
+    /// Indent the JSON (the default is compact: same schema, a third of the size).
+    #[arg(long)]
+    pub pretty: bool,
     /// Only this subject of a file with an `id` column.
     #[arg(long)]
     pub id: Option<String>,

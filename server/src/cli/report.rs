@@ -54,24 +54,30 @@ pub fn run(args: &ReportArgs) -> Result<String, CliError> {
         Format::Json => {
             let json = if let [(id, report)] = reports.as_slice() {
                 if id.is_empty() {
-                    serde_json::to_string_pretty(report)
+                    to_json(report, args.pretty)
                 } else {
-                    serde_json::to_string_pretty(&MultiReport {
-                        schema: "cloudcgm.reports/v1",
-                        subjects: vec![SubjectReport {
-                            id: id.clone(),
-                            report: report.clone(),
-                        }],
-                    })
+                    to_json(
+                        &MultiReport {
+                            schema: "cloudcgm.reports/v1",
+                            subjects: vec![SubjectReport {
+                                id: id.clone(),
+                                report: report.clone(),
+                            }],
+                        },
+                        args.pretty,
+                    )
                 }
             } else {
-                serde_json::to_string_pretty(&MultiReport {
-                    schema: "cloudcgm.reports/v1",
-                    subjects: reports
-                        .into_iter()
-                        .map(|(id, report)| SubjectReport { id, report })
-                        .collect(),
-                })
+                to_json(
+                    &MultiReport {
+                        schema: "cloudcgm.reports/v1",
+                        subjects: reports
+                            .into_iter()
+                            .map(|(id, report)| SubjectReport { id, report })
+                            .collect(),
+                    },
+                    args.pretty,
+                )
             };
             json.map(|mut s| {
                 s.push('\n');
@@ -84,6 +90,14 @@ pub fn run(args: &ReportArgs) -> Result<String, CliError> {
             .map(|(id, r)| text_report(id, r))
             .collect::<Vec<_>>()
             .join("\n")),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T, pretty: bool) -> serde_json::Result<String> {
+    if pretty {
+        serde_json::to_string_pretty(value)
+    } else {
+        serde_json::to_string(value)
     }
 }
 
