@@ -121,3 +121,13 @@ test('without the wasm the page still renders but navigation is a full page load
   expect(await page.evaluate(() => (window as any).__sameDocument)).toBeUndefined();
   await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(0);
 });
+
+test('the printout is one A4 page without the controls', async ({ page }) => {
+  await openPatient(page, 'Elena Fischer');
+  await page.emulateMedia({ media: 'print' });
+  await expect(page.locator('nav.controls')).toBeHidden();
+  await expect(page.locator('.agp-chart svg')).toBeVisible();
+  const pdf = await page.pdf({ format: 'A4', printBackground: true });
+  const pages = (pdf.toString('latin1').match(/\/Type\s*\/Page[^s]/g) ?? []).length;
+  expect(pages).toBe(1);
+});
