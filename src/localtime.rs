@@ -66,15 +66,22 @@ pub fn local_seconds_of_day(t: DateTime<Utc>, tz: Tz) -> u32 {
 #[derive(Debug, Clone)]
 pub struct LocalClock {
     tz: Tz,
-    /// (start of the UTC block in Unix seconds, offset in seconds valid for all of it)
-    block: Option<(i64, i64)>,
+    /// [start, end) of the UTC block in Unix seconds, and the offset in seconds valid for all of it.
+    block: Option<(i64, i64, i64)>,
+    /// [start, end) of the current local day in local seconds since the epoch, and its date: readings come
+    /// in time order, so most calls fall in the day of the previous one.
+    day: Option<(i64, i64, NaiveDate)>,
 }
 
 const BLOCK_SECS: i64 = 6 * 3600;
 
 impl LocalClock {
     pub fn new(tz: Tz) -> Self {
-        LocalClock { tz, block: None }
+        LocalClock {
+            tz,
+            block: None,
+            day: None,
+        }
     }
 
     fn offset_at(&self, secs: i64) -> Option<i64> {
@@ -90,16 +97,16 @@ impl LocalClock {
     /// The UTC offset in force at `t`, in seconds.
     pub fn offset(&mut self, t: DateTime<Utc>) -> i64 {
         let secs = t.timestamp();
-        let start = secs - secs.rem_euclid(BLOCK_SECS);
-        if let Some((b, off)) = self.block {
-            if b == start {
+        if let Some((start, end, off)) = self.block {
+            if secs >= start && secs < end {
                 return off;
             }
         }
+        let start = secs - secs.rem_euclid(BLOCK_SECS);
         let off = self.offset_at(secs).unwrap_or(0);
         if self.offset_at(start) == Some(off) && self.offset_at(start + BLOCK_SECS - 1) == Some(off)
         {
-            self.block = Some((start, off));
+            self.block = Some((start, start + BLOCK_SECS, off));
         }
         off
     }
@@ -110,12 +117,20 @@ impl LocalClock {
     }
 
     pub fn date(&mut self, t: DateTime<Utc>) -> NaiveDate {
-        let days = self.local_secs(t).div_euclid(86_400);
+        let local = self.local_secs(t);
+        if let Some((start, end, date)) = self.day {
+            if local >= start && local < end {
+                return date;
+            }
+        }
+        let days = local.div_euclid(86_400);
         // 719_163 days separate 0001-01-01 (day 1 of the common era) from 1970-01-01.
-        i32::try_from(days + 719_163)
+        let date = i32::try_from(days + 719_163)
             .ok()
             .and_then(NaiveDate::from_num_days_from_ce_opt)
-            .unwrap_or_else(|| local_date(t, self.tz))
+            .unwrap_or_else(|| local_date(t, self.tz));
+        self.day = Some((days * 86_400, (days + 1) * 86_400, date));
+        date
     }
 
     pub fn seconds_of_day(&mut self, t: DateTime<Utc>) -> u32 {
