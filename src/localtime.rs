@@ -96,7 +96,10 @@ impl LocalClock {
 
     /// The UTC offset in force at `t`, in seconds.
     pub fn offset(&mut self, t: DateTime<Utc>) -> i64 {
-        let secs = t.timestamp();
+        self.offset_at_secs(t.timestamp())
+    }
+
+    fn offset_at_secs(&mut self, secs: i64) -> i64 {
         if let Some((start, end, off)) = self.block {
             if secs >= start && secs < end {
                 return off;
@@ -113,7 +116,8 @@ impl LocalClock {
 
     /// Local seconds since 1970-01-01T00:00 on the wall clock.
     fn local_secs(&mut self, t: DateTime<Utc>) -> i64 {
-        t.timestamp() + self.offset(t)
+        let secs = t.timestamp();
+        secs + self.offset_at_secs(secs)
     }
 
     pub fn date(&mut self, t: DateTime<Utc>) -> NaiveDate {

@@ -250,6 +250,52 @@ fn event_key(kind: EventKind) -> &'static str {
     }
 }
 
+/// The AGP percentiles at each full hour, formatted in the report's unit: the chart's table alternative on
+/// the page and the percentile table of the CLI's text output.
+pub fn agp_rows(report: &Report) -> Vec<AgpRowView> {
+    let u = report.unit;
+    report
+        .agp
+        .bins
+        .iter()
+        .filter(|b| b.minute_of_day % 60 == 0)
+        .map(|b| {
+            let cell = |f: fn(&cloudcgm::agp::Percentiles) -> f64| {
+                b.percentiles
+                    .as_ref()
+                    .map(|p| u.format(f(p)))
+                    .unwrap_or_else(|| "—".into())
+            };
+            AgpRowView {
+                time: format!("{:02}:{:02}", b.minute_of_day / 60, b.minute_of_day % 60),
+                p5: cell(|p| p.p5),
+                p25: cell(|p| p.p25),
+                p50: cell(|p| p.p50),
+                p75: cell(|p| p.p75),
+                p95: cell(|p| p.p95),
+            }
+        })
+        .collect()
+}
+
+/// One row per event kind, formatted for display (page and CLI text).
+pub fn event_rows(report: &Report) -> Vec<EventRowView> {
+    report
+        .events
+        .iter()
+        .map(|e| EventRowView {
+            key: event_key(e.kind).into(),
+            label: event_label(e.kind, report.unit),
+            count: e.count.to_string(),
+            per_day: format!("{:.1}", e.per_day),
+            mean_duration: e
+                .mean_duration_min
+                .map(|d| format!("{d:.0} min"))
+                .unwrap_or_else(|| "—".into()),
+        })
+        .collect()
+}
+
 /// Everything the page needs about who the report is for.
 pub struct ReportSubject {
     pub header: PatientHeaderView,
@@ -278,28 +324,7 @@ pub fn to_view(report: &Report, subject: ReportSubject) -> ReportView {
             )
         })
         .unwrap_or_default();
-    let agp_table = report
-        .agp
-        .bins
-        .iter()
-        .filter(|b| b.minute_of_day % 60 == 0)
-        .map(|b| {
-            let cell = |f: fn(&cloudcgm::agp::Percentiles) -> f64| {
-                b.percentiles
-                    .as_ref()
-                    .map(|p| u.format(f(p)))
-                    .unwrap_or_else(|| "—".into())
-            };
-            AgpRowView {
-                time: format!("{:02}:{:02}", b.minute_of_day / 60, b.minute_of_day % 60),
-                p5: cell(|p| p.p5),
-                p25: cell(|p| p.p25),
-                p50: cell(|p| p.p50),
-                p75: cell(|p| p.p75),
-                p95: cell(|p| p.p95),
-            }
-        })
-        .collect();
+    let agp_table = agp_rows(report);
     let shown = if subject.all_days {
         report.daily.len()
     } else {
@@ -336,20 +361,7 @@ pub fn to_view(report: &Report, subject: ReportSubject) -> ReportView {
         readings: m.readings,
         metrics: metric_rows(m),
         ranges: range_rows(m),
-        events: report
-            .events
-            .iter()
-            .map(|e| EventRowView {
-                key: event_key(e.kind).into(),
-                label: event_label(e.kind, u),
-                count: e.count.to_string(),
-                per_day: format!("{:.1}", e.per_day),
-                mean_duration: e
-                    .mean_duration_min
-                    .map(|d| format!("{d:.0} min"))
-                    .unwrap_or_else(|| "—".into()),
-            })
-            .collect(),
+        events: event_rows(report),
         sufficiency_warnings: m.sufficiency.reasons.clone(),
         agp_svg,
         tir_svg,

@@ -3,7 +3,7 @@
 //! numbers read the same everywhere. Bad input exits non-zero naming the file, line and reason.
 
 use super::{Format, ReportArgs, UnitArg};
-use crate::report_view::{event_label, metric_rows, range_rows};
+use crate::report_view::{agp_rows, event_rows, metric_rows, range_rows};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use cloudcgm::localtime::{local_date, parse_tz};
@@ -210,16 +210,11 @@ pub fn text_report(id: &str, r: &Report) -> String {
         "\nEvents{:<50} {:>6} {:>8} {:>14}",
         "", "Count", "Per day", "Mean duration"
     );
-    for e in &r.events {
+    for e in event_rows(r) {
         let _ = writeln!(
             out,
-            "{:<56} {:>6} {:>8.1} {:>14}",
-            event_label(e.kind, r.unit),
-            e.count,
-            e.per_day,
-            e.mean_duration_min
-                .map(|d| format!("{d:.0} min"))
-                .unwrap_or_else(|| "—".into())
+            "{:<56} {:>6} {:>8} {:>14}",
+            e.label, e.count, e.per_day, e.mean_duration
         );
     }
     let _ = writeln!(out, "\nAGP percentiles ({}) by local time of day", r.unit);
@@ -228,24 +223,11 @@ pub fn text_report(id: &str, r: &Report) -> String {
         "{:<6} {:>7} {:>7} {:>7} {:>7} {:>7}",
         "Time", "5%", "25%", "50%", "75%", "95%"
     );
-    for b in r.agp.bins.iter().filter(|b| b.minute_of_day % 60 == 0) {
-        let cells: Vec<String> = match &b.percentiles {
-            Some(p) => [p.p5, p.p25, p.p50, p.p75, p.p95]
-                .iter()
-                .map(|v| r.unit.format(*v))
-                .collect(),
-            None => vec!["—".into(); 5],
-        };
+    for row in agp_rows(r) {
         let _ = writeln!(
             out,
-            "{:02}:{:02}  {:>7} {:>7} {:>7} {:>7} {:>7}",
-            b.minute_of_day / 60,
-            b.minute_of_day % 60,
-            cells[0],
-            cells[1],
-            cells[2],
-            cells[3],
-            cells[4]
+            "{:<6} {:>7} {:>7} {:>7} {:>7} {:>7}",
+            row.time, row.p5, row.p25, row.p50, row.p75, row.p95
         );
     }
     out
