@@ -2,16 +2,18 @@
 //!
 //! Glucose values and units, readings and traces, the patient's local time, every CGM metric and the AGP
 //! percentile profile of `design/METRICS.md`, the plain CSV reading format, the deterministic demo-data
-//! generator and (feature `charts`) the SVG charts. Pure functions: no I/O, no async; compiles for wasm32.
+//! generator, FHIR profile rules and SMART scopes, and (feature `charts`) the SVG charts. Pure functions: no I/O, no async; compiles for wasm32.
 
 pub mod agp;
 pub mod demo;
 pub mod events;
+pub mod fhir;
 pub mod localtime;
 pub mod metrics;
 pub mod plain_csv;
 pub mod reading;
 pub mod report;
+pub mod smart_scope;
 pub mod trace;
 pub mod units;
 pub mod window;

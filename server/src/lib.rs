@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod demo_seed;
 pub mod report_view;
+pub mod sandbox;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
