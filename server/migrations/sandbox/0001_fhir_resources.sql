@@ -34,3 +34,31 @@ CREATE TABLE search_index (
 CREATE INDEX search_index_value ON search_index (type, param, value, system);
 CREATE INDEX search_index_date ON search_index (type, param, lo_ms);
 CREATE INDEX search_index_resource ON search_index (type, id);
+
+-- One row per $submit-cgm-bundle call that was processed (whole-request failures included), for the
+-- patient chart's submission history and for audit. Per-entry outcomes live in submission_entries.
+CREATE TABLE submissions (
+    id          INTEGER PRIMARY KEY,
+    received_at TEXT NOT NULL,          -- RFC 3339 UTC
+    client_id   TEXT NOT NULL,
+    patient_id  TEXT,                   -- NULL when the request failed before a patient was known
+    http_status INTEGER NOT NULL,       -- status of the whole response (200 even when entries were rejected)
+    entries     INTEGER NOT NULL,
+    created     INTEGER NOT NULL,       -- 201 entries
+    matched     INTEGER NOT NULL,       -- 200 entries (conditional-create or duplicate matches, info-only)
+    rejected    INTEGER NOT NULL,       -- 4xx entries
+    summary     TEXT                    -- short human-readable note (e.g. the whole-request error)
+);
+
+CREATE INDEX submissions_by_patient ON submissions (patient_id, received_at);
+
+CREATE TABLE submission_entries (
+    submission_id INTEGER NOT NULL REFERENCES submissions (id) ON DELETE CASCADE,
+    idx           INTEGER NOT NULL,     -- position in the request bundle
+    resource_type TEXT,
+    code          TEXT,                 -- Observation/DiagnosticReport LOINC code when present
+    status        INTEGER NOT NULL,
+    location      TEXT,
+    diagnostics   TEXT,
+    PRIMARY KEY (submission_id, idx)
+) WITHOUT ROWID;

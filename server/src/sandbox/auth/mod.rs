@@ -19,9 +19,46 @@ pub struct AuthServer {
     _db: SqlitePool,
 }
 
+/// A registered SMART client, as the launcher needs it.
+#[derive(Debug, Clone)]
+pub struct RegisteredClient {
+    pub client_id: String,
+    /// Shown in the launcher.
+    pub name: String,
+    /// The app's launch URL (EHR launch: `{launch_url}?iss={fhir_base}&launch={id}`); `None` for
+    /// backend-only clients.
+    pub launch_url: Option<String>,
+}
+
+/// What the EHR knows when a user opens an app from a patient's chart.
+#[derive(Debug, Clone)]
+pub struct LaunchContext {
+    /// `Practitioner/{id}` of the signed-in user.
+    pub fhir_user: String,
+    /// Logical id of the patient whose chart is open.
+    pub patient: String,
+    pub encounter: Option<String>,
+    /// True when the EHR frames the app without its own patient banner.
+    pub need_patient_banner: bool,
+}
+
 impl AuthServer {
     pub async fn new(_config: &SandboxConfig, db: SqlitePool) -> anyhow::Result<AuthServer> {
         Ok(AuthServer { _db: db })
+    }
+
+    /// Registered clients that can be launched from the EHR.
+    pub fn launchable_clients(&self) -> Vec<RegisteredClient> {
+        Vec::new()
+    }
+
+    /// Records an EHR launch for `client_id` and returns its opaque, single-use, expiring `launch` id.
+    pub async fn create_launch(
+        &self,
+        _client_id: &str,
+        _context: LaunchContext,
+    ) -> anyhow::Result<String> {
+        anyhow::bail!("not implemented yet")
     }
 }
 
@@ -35,7 +72,10 @@ pub enum AuthFailure {
 }
 
 /// Checks the bearer token of a FHIR request and returns what it grants.
-pub async fn authenticate(_state: &SandboxState, _headers: &HeaderMap) -> Result<Grant, AuthFailure> {
+pub async fn authenticate(
+    _state: &SandboxState,
+    _headers: &HeaderMap,
+) -> Result<Grant, AuthFailure> {
     Err(AuthFailure::Missing)
 }
 

@@ -55,7 +55,9 @@ mod tests {
         assert_eq!(wait, Duration::from_secs(7));
         assert!(l.check_at("app", "p2", t0).is_ok(), "other patient");
         assert!(l.check_at("other", "p1", t0).is_ok(), "other client");
-        assert!(l.check_at("app", "p1", t0 + Duration::from_secs(10)).is_ok());
+        assert!(l
+            .check_at("app", "p1", t0 + Duration::from_secs(10))
+            .is_ok());
     }
 
     #[test]
