@@ -1,6 +1,17 @@
 //! FHIR R4 for the CGM IG (hl7.fhir.uv.cgm 1.0.0): OperationOutcome issues, classification of resources into
 //! the IG's profiles by resource type + LOINC code (DIGEST §4.1, NOTES B2), the profile rules VAL-1…10, and
-//! the in-bundle reference resolution of a submission (NOTES B1). Works on `serde_json::Value` with
-//! `arbitrary_precision`, so decimals keep their written precision (NOTES C3).
-//!
-//! (Skeleton: filled in by the core FHIR work of issue 3.)
+//! the planning of a `$submit-cgm-bundle` submission: per-entry verdicts, in-bundle reference resolution and
+//! acceptance groups (NOTES A1, A2, A5, B1). Works on `serde_json::Value` with `arbitrary_precision`, so
+//! decimals keep their written precision (NOTES C3). Pure: the server applies the plan.
+
+pub mod codes;
+pub mod outcome;
+pub mod profile;
+pub mod validate;
+
+pub use outcome::{has_errors, operation_outcome, Issue, Severity};
+pub use profile::{classify, CgmProfile, Classification};
+pub use validate::validate;
+
+#[cfg(test)]
+mod tests;
