@@ -7,10 +7,15 @@
 pub mod codes;
 pub mod outcome;
 pub mod profile;
+pub mod submission;
 pub mod validate;
 
 pub use outcome::{has_errors, operation_outcome, Issue, Severity};
 pub use profile::{classify, CgmProfile, Classification};
+pub use submission::{
+    plan_submission, EntryPlan, PatientRef, RefTarget, ReferenceSite, SubmissionError,
+    SubmissionPlan, Verdict,
+};
 pub use validate::validate;
 
 #[cfg(test)]

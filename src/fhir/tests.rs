@@ -92,6 +92,7 @@ const EXAMPLES: [(&str, &str, CgmProfile); 15] = [
 ];
 
 const PATIENT: &str = fixture!("Patient-patientExample.json");
+const BUNDLE: &str = fixture!("Bundle-cgmDataSubmissionBundle.json");
 
 pub(super) fn parse(text: &str) -> Value {
     serde_json::from_str(text).expect("fixture is JSON")
@@ -666,5 +667,535 @@ fn unknown_and_must_support_elements_never_cause_an_error() {
         }
         let issues = check(profile, &resource);
         assert!(!has_errors(&issues), "{name}: {issues:#?}");
+    }
+}
+
+mod submission {
+    use super::*;
+    use crate::fhir::submission::*;
+
+    fn bundle() -> Value {
+        parse(BUNDLE)
+    }
+
+    fn plan(body: &Value) -> SubmissionPlan {
+        match plan_submission(body) {
+            Ok(plan) => plan,
+            Err(e) => panic!("whole request rejected: {e:#?}"),
+        }
+    }
+
+    fn status_of(body: &Value) -> u16 {
+        match plan_submission(body) {
+            Ok(plan) => panic!("expected a whole-request failure, got {plan:#?}"),
+            Err(e) => e.status,
+        }
+    }
+
+    fn rejected(entry: &EntryPlan) -> (u16, &[Issue]) {
+        match &entry.verdict {
+            Verdict::Reject { status, issues } => (*status, issues),
+            Verdict::Accept { warnings } => panic!("entry {} accepted: {warnings:#?}", entry.index),
+        }
+    }
+
+    fn accepted(entry: &EntryPlan) -> &[Issue] {
+        match &entry.verdict {
+            Verdict::Accept { warnings } => warnings,
+            Verdict::Reject { status, issues } => {
+                panic!("entry {} rejected {status}: {issues:#?}", entry.index)
+            }
+        }
+    }
+
+    fn push_entry(bundle: &mut Value, entry: Value) -> usize {
+        let entries = bundle["entry"].as_array_mut().expect("entries");
+        entries.push(entry);
+        entries.len() - 1
+    }
+
+    #[test]
+    fn the_official_example_bundle_is_accepted_entry_by_entry() {
+        let plan = plan(&bundle());
+        assert_eq!(plan.entries.len(), 9);
+        for entry in &plan.entries {
+            assert!(accepted(entry).is_empty(), "{entry:#?}");
+            assert_eq!(
+                entry.patient,
+                Some(PatientRef::Server("patientExample".into()))
+            );
+            assert_eq!(entry.if_none_exist, None);
+        }
+        let profiles: Vec<_> = plan
+            .entries
+            .iter()
+            .map(|e| e.classification.clone())
+            .collect();
+        assert_eq!(
+            profiles[0],
+            Some(Classification::Profile(CgmProfile::SummaryPdf))
+        );
+        assert_eq!(
+            profiles[1],
+            Some(Classification::Profile(CgmProfile::SummaryPanel))
+        );
+        assert_eq!(
+            profiles[8],
+            Some(Classification::Profile(CgmProfile::SensorReadingMass))
+        );
+        assert_eq!(
+            plan.entries[0].resource_type.as_deref(),
+            Some("DiagnosticReport")
+        );
+    }
+
+    #[test]
+    fn relative_references_resolve_against_the_fullurl_base_of_the_example() {
+        let plan = plan(&bundle());
+        let result = &plan.entries[0].references;
+        assert!(result.contains(&ReferenceSite {
+            pointer: "/result/0/reference".into(),
+            reference: "Observation/cgmSummaryExample".into(),
+            target: RefTarget::Entry(1),
+        }));
+        let members: Vec<_> = plan.entries[1]
+            .references
+            .iter()
+            .filter(|s| s.pointer.starts_with("/hasMember/"))
+            .map(|s| s.target.clone())
+            .collect();
+        assert_eq!(members, (2..8).map(RefTarget::Entry).collect::<Vec<_>>());
+        let subject = plan.entries[1]
+            .references
+            .iter()
+            .find(|s| s.pointer == "/subject/reference")
+            .expect("subject");
+        assert_eq!(
+            subject.target,
+            RefTarget::Server {
+                resource_type: "Patient".into(),
+                id: "patientExample".into()
+            }
+        );
+    }
+
+    #[test]
+    fn the_panel_its_six_members_and_the_pdf_form_one_group_and_the_reading_its_own() {
+        let plan = plan(&bundle());
+        let groups: Vec<usize> = plan.entries.iter().map(|e| e.group).collect();
+        assert_eq!(groups, vec![0, 0, 0, 0, 0, 0, 0, 0, 8]);
+    }
+
+    #[test]
+    fn urn_uuid_fullurls_resolve_exactly_and_contained_external_and_invalid_references_are_told_apart(
+    ) {
+        let mut b = bundle();
+        b["entry"][8]["fullUrl"] = json!("urn:uuid:5c9a2f8e-1d2b-4c3a-9e8f-0a1b2c3d4e5f");
+        b["entry"][8]["resource"]["device"] =
+            json!({"reference": "urn:uuid:5c9a2f8e-1d2b-4c3a-9e8f-0a1b2c3d4e5f"});
+        b["entry"][8]["resource"]["basedOn"] = json!([
+            {"reference": "#order"},
+            {"reference": "https://other.example/fhir/ServiceRequest/9"},
+            {"reference": "not a reference"}
+        ]);
+        let plan = plan(&b);
+        let targets: Vec<_> = plan.entries[8]
+            .references
+            .iter()
+            .map(|s| (s.pointer.as_str(), s.target.clone()))
+            .collect();
+        assert!(
+            targets.contains(&("/device/reference", RefTarget::Entry(8))),
+            "{targets:?}"
+        );
+        assert!(targets.contains(&("/basedOn/0/reference", RefTarget::Contained)));
+        assert!(targets.contains(&(
+            "/basedOn/1/reference",
+            RefTarget::External("https://other.example/fhir/ServiceRequest/9".into())
+        )));
+        assert!(targets.contains(&("/basedOn/2/reference", RefTarget::Invalid)));
+        // An Invalid reference outside subject only warns.
+        assert_eq!(accepted(&plan.entries[8]).len(), 1);
+    }
+
+    #[test]
+    fn an_invalid_subject_reference_rejects_the_entry_with_422() {
+        let mut b = bundle();
+        b["entry"][8]["resource"]["subject"]["reference"] = json!("Patient/has spaces");
+        let plan = plan(&b);
+        let (status, issues) = rejected(&plan.entries[8]);
+        assert_eq!(status, 422);
+        assert_eq!(
+            issues[0].expression.as_deref(),
+            Some("Bundle.entry[8].resource.subject.reference")
+        );
+        assert_eq!(
+            plan.entries[8].patient,
+            Some(PatientRef::Unresolvable("Patient/has spaces".into()))
+        );
+    }
+
+    #[test]
+    fn a_patient_entry_is_classified_and_referenced_as_the_patient() {
+        let mut b = bundle();
+        let p = push_entry(
+            &mut b,
+            json!({"fullUrl": "https://example.org/Patient/patientExample", "resource": parse(PATIENT),
+                   "request": {"method": "POST", "url": "Patient"}}),
+        );
+        let plan = plan(&b);
+        assert_eq!(
+            plan.entries[p].classification,
+            Some(Classification::Patient)
+        );
+        assert!(accepted(&plan.entries[p]).is_empty());
+        assert_eq!(plan.entries[p].patient, None);
+        assert_eq!(plan.entries[8].patient, Some(PatientRef::Entry(p)));
+    }
+
+    #[test]
+    fn a_unit_string_in_the_wrong_case_is_accepted_with_a_warning_naming_the_element() {
+        let mut b = bundle();
+        b["entry"][8]["resource"]["valueQuantity"]["unit"] = json!("mg/dL");
+        let plan = plan(&b);
+        let warnings = accepted(&plan.entries[8]);
+        assert_eq!(warnings.len(), 1);
+        assert_eq!(
+            warnings[0].expression.as_deref(),
+            Some("Bundle.entry[8].resource.valueQuantity.unit")
+        );
+    }
+
+    #[test]
+    fn a_wrong_ucum_code_rejects_the_reading_with_422() {
+        let mut b = bundle();
+        b["entry"][8]["resource"]["valueQuantity"]["code"] = json!("mg/dl");
+        let planned = plan(&b);
+        let (status, issues) = rejected(&planned.entries[8]);
+        assert_eq!(status, 422);
+        assert_eq!(
+            issues[0].expression.as_deref(),
+            Some("Bundle.entry[8].resource.valueQuantity.code")
+        );
+    }
+
+    #[test]
+    fn a_panel_with_five_members_rejects_its_whole_group_with_a_pointer_to_the_panel() {
+        let mut b = bundle();
+        b["entry"][1]["resource"]["hasMember"]
+            .as_array_mut()
+            .expect("members")
+            .remove(0);
+        let plan = plan(&b);
+        let (status, issues) = rejected(&plan.entries[1]);
+        assert_eq!(status, 422);
+        assert!(issues
+            .iter()
+            .any(|i| i.expression.as_deref() == Some("Bundle.entry[1].resource.hasMember")));
+        // The mean is no longer a member, so it leaves the group; the others and the PDF fall with the panel.
+        for i in [0, 3, 4, 5, 6, 7] {
+            let (status, issues) = rejected(&plan.entries[i]);
+            assert_eq!(status, 422, "entry {i}");
+            assert_eq!(
+                issues[0].expression.as_deref(),
+                Some("Bundle.entry[1]"),
+                "entry {i}"
+            );
+            assert!(issues[0].diagnostics.contains("entry 1"));
+        }
+        assert!(accepted(&plan.entries[2]).is_empty());
+        assert!(accepted(&plan.entries[8]).is_empty());
+    }
+
+    #[test]
+    fn a_panel_whose_member_is_not_in_the_bundle_fails_vals_7() {
+        let mut b = bundle();
+        b["entry"][1]["resource"]["hasMember"][2] = json!({"reference": "Observation/elsewhere"});
+        let plan = plan(&b);
+        let (status, issues) = rejected(&plan.entries[1]);
+        assert_eq!(status, 422);
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.diagnostics.contains("Observation/elsewhere")),
+            "{issues:#?}"
+        );
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.diagnostics.contains("Glucose Management Indicator")),
+            "{issues:#?}"
+        );
+    }
+
+    #[test]
+    fn a_panel_with_two_gmi_members_fails_even_with_six_members() {
+        let mut b = bundle();
+        let mut gmi = b["entry"][4].clone();
+        gmi["fullUrl"] = json!("https://example.org/Observation/secondGmi");
+        gmi["resource"]["id"] = json!("secondGmi");
+        let j = push_entry(&mut b, gmi);
+        b["entry"][1]["resource"]["hasMember"]
+            .as_array_mut()
+            .expect("members")
+            .push(json!({"reference": "Observation/secondGmi"}));
+        let plan = plan(&b);
+        let (_, issues) = rejected(&plan.entries[1]);
+        assert!(
+            issues.iter().any(|i| i.diagnostics.contains("found 2")),
+            "{issues:#?}"
+        );
+        assert_eq!(plan.entries[j].group, 0);
+        assert_eq!(rejected(&plan.entries[j]).0, 422);
+    }
+
+    #[test]
+    fn a_failing_member_takes_the_panel_and_the_pdf_with_it() {
+        let mut b = bundle();
+        b["entry"][5]["resource"]["valueQuantity"]["code"] = json!("percent");
+        let plan = plan(&b);
+        for i in 0..8 {
+            assert_eq!(rejected(&plan.entries[i]).0, 422, "entry {i}");
+        }
+        let (_, panel_issues) = rejected(&plan.entries[1]);
+        assert_eq!(
+            panel_issues[0].expression.as_deref(),
+            Some("Bundle.entry[5]")
+        );
+        assert!(accepted(&plan.entries[8]).is_empty());
+    }
+
+    #[test]
+    fn group_propagation_can_be_rerun_after_the_server_rejects_an_entry() {
+        let mut plan = plan(&bundle());
+        plan.entries[7].verdict = Verdict::Reject {
+            status: 403,
+            issues: vec![Issue::error("forbidden", "not your patient")],
+        };
+        plan.propagate_group_rejections();
+        plan.propagate_group_rejections();
+        for i in 0..8 {
+            let (status, issues) = rejected(&plan.entries[i]);
+            assert_eq!(status, 403);
+            if i != 7 {
+                assert_eq!(issues.len(), 1, "entry {i}: {issues:#?}");
+                assert_eq!(issues[0].expression.as_deref(), Some("Bundle.entry[7]"));
+            }
+        }
+        assert!(plan.entries[8].verdict.is_accept());
+    }
+
+    #[test]
+    fn sensor_readings_in_a_bundle_need_exactly_one_of_value_and_data_absent_reason() {
+        let dar = json!({"coding": [{"system": DATA_ABSENT_REASON, "code": "positive-infinity"}]});
+        let mut both = bundle();
+        both["entry"][8]["resource"]["dataAbsentReason"] = dar.clone();
+        assert_eq!(rejected(&plan(&both).entries[8]).0, 422);
+        let mut neither = bundle();
+        neither["entry"][8]["resource"]
+            .as_object_mut()
+            .expect("object")
+            .remove("valueQuantity");
+        assert_eq!(rejected(&plan(&neither).entries[8]).0, 422);
+        neither["entry"][8]["resource"]["dataAbsentReason"] = dar;
+        assert!(accepted(&plan(&neither).entries[8]).is_empty());
+    }
+
+    #[test]
+    fn a_batch_bundle_is_a_400() {
+        let mut b = bundle();
+        b["type"] = json!("batch");
+        assert_eq!(status_of(&b), 400);
+    }
+
+    #[test]
+    fn a_bundle_without_entries_or_not_a_bundle_is_a_400() {
+        let mut b = bundle();
+        b["entry"] = json!([]);
+        assert_eq!(status_of(&b), 400);
+        assert_eq!(status_of(&json!({"resourceType": "Observation"})), 400);
+        assert_eq!(status_of(&json!([1, 2])), 400);
+    }
+
+    #[test]
+    fn a_bundle_without_timestamp_is_a_422() {
+        let mut b = bundle();
+        b.as_object_mut().expect("object").remove("timestamp");
+        assert_eq!(status_of(&b), 422);
+        b["timestamp"] = json!("2024-05-02");
+        assert_eq!(status_of(&b), 422);
+    }
+
+    #[test]
+    fn a_duplicate_fullurl_is_a_422_naming_both_entries() {
+        let mut b = bundle();
+        b["entry"][8]["fullUrl"] = b["entry"][7]["fullUrl"].clone();
+        let err = plan_submission(&b).expect_err("bdl-7");
+        assert_eq!(err.status, 422);
+        assert_eq!(
+            err.issues[0].expression.as_deref(),
+            Some("Bundle.entry[8].fullUrl")
+        );
+        assert!(err.issues[0].diagnostics.contains("entry 7"));
+    }
+
+    #[test]
+    fn a_versioned_fullurl_is_a_422() {
+        let mut b = bundle();
+        b["entry"][8]["fullUrl"] = json!("https://example.org/Observation/x/_history/1");
+        assert_eq!(status_of(&b), 422);
+    }
+
+    #[test]
+    fn a_put_entry_is_a_405() {
+        let mut b = bundle();
+        b["entry"][8]["request"] =
+            json!({"method": "PUT", "url": "Observation/cgmSensorReadingMassPerVolumeExample"});
+        let plan = plan(&b);
+        assert_eq!(rejected(&plan.entries[8]).0, 405);
+        assert!(accepted(&plan.entries[7]).is_empty());
+    }
+
+    #[test]
+    fn a_practitioner_entry_is_a_403() {
+        let mut b = bundle();
+        let i = push_entry(
+            &mut b,
+            json!({"fullUrl": "urn:uuid:1f0e4c1a-2b3c-4d5e-8f90-a1b2c3d4e5f6",
+                   "resource": {"resourceType": "Practitioner", "name": [{"family": "Who"}]},
+                   "request": {"method": "POST", "url": "Practitioner"}}),
+        );
+        let plan = plan(&b);
+        assert_eq!(rejected(&plan.entries[i]).0, 403);
+        assert_eq!(plan.entries[i].patient, None);
+    }
+
+    #[test]
+    fn entries_without_request_or_resource_or_with_a_mismatched_url_are_400() {
+        let mut b = bundle();
+        b["entry"][8]
+            .as_object_mut()
+            .expect("entry")
+            .remove("request");
+        b["entry"][7]
+            .as_object_mut()
+            .expect("entry")
+            .remove("resource");
+        b["entry"][6]["request"]["url"] = json!("Device");
+        let plan = plan(&b);
+        assert_eq!(rejected(&plan.entries[8]).0, 400);
+        assert_eq!(rejected(&plan.entries[7]).0, 400);
+        assert_eq!(plan.entries[7].classification, None);
+        assert_eq!(rejected(&plan.entries[6]).0, 400);
+    }
+
+    #[test]
+    fn a_temporary_code_is_a_422_naming_the_loinc_replacement() {
+        let mut b = bundle();
+        b["entry"][4]["resource"]["code"] =
+            json!({"coding": [{"system": OBSOLETE_TEMP_SYSTEM, "code": "gmi"}]});
+        let plan = plan(&b);
+        let (status, issues) = rejected(&plan.entries[4]);
+        assert_eq!(status, 422);
+        assert!(issues[0].diagnostics.contains("97506-0"), "{issues:#?}");
+        assert!(matches!(
+            plan.entries[4].classification,
+            Some(Classification::Obsolete(_))
+        ));
+        let mut b = bundle();
+        b["entry"][0]["resource"]["code"] =
+            json!({"coding": [{"system": OBSOLETE_TEMP_SYSTEM, "code": "cgm-summary"}]});
+        let planned = plan_submission(&b).expect("planned");
+        let (_, issues) = rejected(&planned.entries[0]);
+        assert!(issues[0].diagnostics.contains("107931-8"));
+    }
+
+    #[test]
+    fn an_observation_with_a_foreign_code_is_a_422_not_a_cgm_profile() {
+        let mut b = bundle();
+        b["entry"][8]["resource"]["code"] =
+            json!({"coding": [{"system": LOINC, "code": "2339-0"}]});
+        let plan = plan(&b);
+        let (status, issues) = rejected(&plan.entries[8]);
+        assert_eq!(status, 422);
+        assert!(issues[0].diagnostics.contains("not a CGM profile"));
+        assert_eq!(plan.entries[8].classification, Some(Classification::Other));
+    }
+
+    #[test]
+    fn an_if_none_exist_with_a_resource_type_is_a_400_and_a_query_is_passed_through() {
+        let mut b = bundle();
+        b["entry"][8]["request"]["ifNoneExist"] = json!("Observation?identifier=x");
+        b["entry"][7]["request"]["ifNoneExist"] =
+            json!("identifier=https://client.example.org|123");
+        let plan = plan(&b);
+        assert_eq!(rejected(&plan.entries[8]).0, 400);
+        assert!(accepted(&plan.entries[7]).is_empty());
+        assert_eq!(
+            plan.entries[7].if_none_exist.as_deref(),
+            Some("identifier=https://client.example.org|123")
+        );
+    }
+
+    #[test]
+    fn a_parameters_wrapper_with_one_resource_parameter_is_unwrapped() {
+        let body = json!({"resourceType": "Parameters", "parameter": [{"name": "resource", "resource": bundle()}]});
+        assert_eq!(plan(&body), plan(&bundle()));
+    }
+
+    #[test]
+    fn a_parameters_wrapper_with_two_parameters_or_another_name_is_a_400() {
+        let two = json!({"resourceType": "Parameters", "parameter": [
+            {"name": "resource", "resource": bundle()},
+            {"name": "note", "valueString": "hi"}
+        ]});
+        assert_eq!(status_of(&two), 400);
+        let renamed = json!({"resourceType": "Parameters", "parameter": [{"name": "bundle", "resource": bundle()}]});
+        assert_eq!(status_of(&renamed), 400);
+    }
+
+    #[test]
+    fn decimals_in_a_submitted_bundle_keep_their_precision() {
+        let text = BUNDLE.replacen("\"value\": 65", "\"value\": 65.00", 1);
+        assert_ne!(text, BUNDLE);
+        let b: Value = serde_json::from_str(&text).expect("json");
+        let plan = plan(&b);
+        assert!(accepted(&plan.entries[3]).is_empty());
+        assert!(serde_json::to_string(&b)
+            .expect("serialises")
+            .contains("\"value\":65.00"));
+    }
+
+    #[test]
+    fn a_device_and_orders_in_a_bundle_are_planned_with_their_patient() {
+        let mut b = bundle();
+        let mut device = example(CgmProfile::Device);
+        device["patient"] = json!({"reference": "Patient/patientExample"});
+        let d = push_entry(
+            &mut b,
+            json!({"fullUrl": "urn:uuid:9d7b8a2c-1111-4a55-9b52-bd0b8b3b1d4e", "resource": device,
+                                          "request": {"method": "POST", "url": "Device"}}),
+        );
+        let mut bad = example(CgmProfile::Device);
+        bad.as_object_mut().expect("object").remove("identifier");
+        let e = push_entry(
+            &mut b,
+            json!({"resource": bad, "request": {"method": "POST", "url": "Device"}}),
+        );
+        let o = push_entry(
+            &mut b,
+            json!({"resource": example(CgmProfile::StandingOrder),
+                                          "request": {"method": "POST", "url": "ServiceRequest"}}),
+        );
+        let plan = plan(&b);
+        assert!(accepted(&plan.entries[d]).is_empty());
+        assert_eq!(
+            plan.entries[d].patient,
+            Some(PatientRef::Server("patientExample".into()))
+        );
+        assert_eq!(rejected(&plan.entries[e]).0, 422);
+        assert_eq!(plan.entries[e].patient, Some(PatientRef::Missing));
+        assert!(accepted(&plan.entries[o]).is_empty());
+        assert_eq!(plan.entries[o].group, o);
     }
 }
