@@ -494,7 +494,7 @@ async fn a_standing_order_created_through_the_form_has_the_shape_of_the_ig_examp
         ))
         .await;
     assert!(
-        html.contains("every 2 week: cgm-summary, cgm-summary-pdf"),
+        html.contains("every 2 weeks: cgm-summary, cgm-summary-pdf"),
         "{html}"
     );
 }

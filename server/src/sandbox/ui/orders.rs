@@ -544,17 +544,22 @@ fn unit_name(code: &str) -> &str {
         .unwrap_or(code)
 }
 
+/// "2 weeks", "1 day", as typed.
+fn amount(value: &str, unit: &str) -> String {
+    let name = unit_name(unit);
+    if value == "1" || !UNITS.iter().any(|(c, _)| *c == unit) {
+        format!("{} {name}", or_dash(value))
+    } else {
+        format!("{} {name}s", or_dash(value))
+    }
+}
+
 fn describe_schedule(s: &ScheduleInput) -> String {
-    let mut text = format!(
-        "every {} {}",
-        or_dash(&s.period_value),
-        unit_name(&s.period_unit)
-    );
+    let mut text = format!("every {}", amount(&s.period_value, &s.period_unit));
     if !s.lookback_value.is_empty() {
         text.push_str(&format!(
-            ", looking back {} {}",
-            s.lookback_value,
-            unit_name(&s.lookback_unit)
+            ", looking back {}",
+            amount(&s.lookback_value, &s.lookback_unit)
         ));
     }
     text.push_str(": ");
@@ -626,6 +631,12 @@ fn unit_select(id: &str, name: &str, selected: &str, allow_none: bool) -> String
     if allow_none {
         out.push_str("<option value=\"\">—</option>");
     }
+    // Weeks are the usual cadence (the IG example's), so an empty required unit starts there.
+    let selected = if selected.is_empty() && !allow_none {
+        "wk"
+    } else {
+        selected
+    };
     for (code, unit) in UNITS {
         let sel = if code == selected { " selected" } else { "" };
         out.push_str(&format!(
