@@ -214,6 +214,16 @@ async fn the_chart_embeds_the_app_with_a_new_launch_id_on_every_load_and_the_fhi
     assert!(location.starts_with(APP_ORIGIN), "{location}");
     let launch3 = query_param(location, "launch");
     assert!(launch3 != launch1 && launch3 != launch2);
+
+    // Another site cannot start a launch by linking there.
+    let cross_site = ehr
+        .client
+        .get(format!("{}{path}/launch", ehr.origin))
+        .header("Sec-Fetch-Site", "cross-site")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(cross_site.status(), StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

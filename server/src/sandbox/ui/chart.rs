@@ -76,11 +76,12 @@ fn choose_app<'a>(
     apps: &'a [RegisteredClient],
     wanted: Option<&str>,
 ) -> Option<&'a RegisteredClient> {
-    let launchable = |a: &&RegisteredClient| a.launch_url.is_some();
-    match wanted {
-        Some(id) => apps.iter().filter(launchable).find(|a| a.client_id == id),
-        None => apps.iter().find(launchable),
-    }
+    let mut launchable = apps.iter().filter(|a| a.launch_url.is_some());
+    let first = launchable.clone().next();
+    // An unknown `?app=` (e.g. a client removed from the registry) falls back to the default app.
+    wanted
+        .and_then(|id| launchable.find(|a| a.client_id == id))
+        .or(first)
 }
 
 /// Records a fresh EHR launch and returns the app URL to open (`{launch_url}?iss=…&launch=…`).
