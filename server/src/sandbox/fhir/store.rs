@@ -1,12 +1,18 @@
 //! The sandbox's resource store: every resource as JSON with a search index (see
 //! `migrations/sandbox/0001_fhir_resources.sql`), and the log of submissions.
+//!
+//! Writes go through [`insert`] and [`replace`] on a connection so that a whole `$submit-cgm-bundle` lands in
+//! one transaction together with its log (RCV-5: accepted data is searchable at once, and nothing half-written
+//! is ever visible).
 
-use serde_json::Value;
-use sqlx::SqlitePool;
+use super::index::{index_rows, patient_of};
+use chrono::{SecondsFormat, Utc};
+use ring::rand::{SecureRandom, SystemRandom};
+use serde_json::{json, Value};
+use sqlx::{SqliteConnection, SqlitePool};
 
 #[derive(Clone)]
 pub struct FhirStore {
-    #[allow(dead_code)] // used by the search and submission code that follows
     pub(crate) db: SqlitePool,
 }
 
@@ -28,6 +34,11 @@ impl Stored {
             self.resource_type, self.id, self.version
         )
     }
+
+    /// The weak ETag of this version (`W/"1"`).
+    pub fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
 }
 
 /// One processed `$submit-cgm-bundle` call, for the chart's history.
@@ -45,6 +56,16 @@ pub struct SubmissionRow {
     pub summary: Option<String>,
 }
 
+/// One entry's outcome, for `submission_entries`.
+#[derive(Debug, Clone)]
+pub struct SubmissionEntryRow {
+    pub resource_type: Option<String>,
+    pub code: Option<String>,
+    pub status: u16,
+    pub location: Option<String>,
+    pub diagnostics: Option<String>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum FhirStoreError {
     #[error("database: {0}")]
@@ -55,55 +76,432 @@ pub enum FhirStoreError {
     Invalid(String),
 }
 
+/// A fresh logical id: 24 lower-case hex characters (valid FHIR id, unguessable, never a client's id).
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 12];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random generator is available");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `meta.lastUpdated` for a write happening now: RFC 3339 UTC with milliseconds, so it sorts as text.
+pub fn now_instant() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn resource_type_of(resource: &Value) -> Result<String, FhirStoreError> {
+    resource
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+        .ok_or_else(|| FhirStoreError::Invalid("the resource has no resourceType".into()))
+}
+
+/// Sets `id` and `meta.versionId` / `meta.lastUpdated`, keeping any other `meta` (profile, tag, source).
+fn stamp(resource: &mut Value, id: &str, version: i64, last_updated: &str) {
+    let Some(obj) = resource.as_object_mut() else {
+        return;
+    };
+    obj.insert("id".into(), Value::String(id.to_string()));
+    let meta = obj.entry("meta").or_insert_with(|| json!({}));
+    if !meta.is_object() {
+        *meta = json!({});
+    }
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert("versionId".into(), Value::String(version.to_string()));
+        meta.insert("lastUpdated".into(), Value::String(last_updated.to_string()));
+    }
+}
+
+/// Stores a new resource under `id` (version 1) and its index rows, on `conn` (inside the caller's
+/// transaction).
+pub async fn insert(
+    conn: &mut SqliteConnection,
+    id: &str,
+    mut resource: Value,
+    last_updated: &str,
+) -> Result<Stored, FhirStoreError> {
+    let resource_type = resource_type_of(&resource)?;
+    stamp(&mut resource, id, 1, last_updated);
+    write(conn, &resource_type, id, 1, last_updated, &resource, false).await?;
+    Ok(Stored {
+        resource_type,
+        id: id.to_string(),
+        version: 1,
+        last_updated: last_updated.to_string(),
+        body: resource,
+    })
+}
+
+/// Replaces an existing resource with a new version and re-indexes it; `None` when it does not exist.
+pub async fn replace(
+    conn: &mut SqliteConnection,
+    resource_type: &str,
+    id: &str,
+    mut resource: Value,
+) -> Result<Option<Stored>, FhirStoreError> {
+    if resource_type_of(&resource)? != resource_type {
+        return Err(FhirStoreError::Invalid(format!(
+            "the resource is not a {resource_type}"
+        )));
+    }
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT version FROM resources WHERE type = ? AND id = ?")
+            .bind(resource_type)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let Some(current) = current else {
+        return Ok(None);
+    };
+    let version = current + 1;
+    let last_updated = now_instant();
+    stamp(&mut resource, id, version, &last_updated);
+    write(conn, resource_type, id, version, &last_updated, &resource, true).await?;
+    Ok(Some(Stored {
+        resource_type: resource_type.to_string(),
+        id: id.to_string(),
+        version,
+        last_updated,
+        body: resource,
+    }))
+}
+
+async fn write(
+    conn: &mut SqliteConnection,
+    resource_type: &str,
+    id: &str,
+    version: i64,
+    last_updated: &str,
+    resource: &Value,
+    existing: bool,
+) -> Result<(), FhirStoreError> {
+    let body = serde_json::to_string(resource)?;
+    let patient = patient_of(resource_type, resource);
+    if existing {
+        sqlx::query("DELETE FROM search_index WHERE type = ? AND id = ?")
+            .bind(resource_type)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query(
+            "UPDATE resources SET version = ?, last_updated = ?, patient_id = ?, body = ? \
+             WHERE type = ? AND id = ?",
+        )
+        .bind(version)
+        .bind(last_updated)
+        .bind(&patient)
+        .bind(&body)
+        .bind(resource_type)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    } else {
+        sqlx::query(
+            "INSERT INTO resources (type, id, version, last_updated, patient_id, body) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(resource_type)
+        .bind(id)
+        .bind(version)
+        .bind(last_updated)
+        .bind(&patient)
+        .bind(&body)
+        .execute(&mut *conn)
+        .await?;
+    }
+    for row in index_rows(resource_type, resource) {
+        sqlx::query(
+            "INSERT INTO search_index (type, id, param, system, value, lo_ms, hi_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(resource_type)
+        .bind(id)
+        .bind(row.param)
+        .bind(row.system)
+        .bind(row.value)
+        .bind(row.lo_ms)
+        .bind(row.hi_ms)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The ids of resources of `resource_type` carrying identifier `system|value` (conditional create and
+/// server-side dedup, DUP-1…6). An empty `system` matches identifiers without a system only.
+pub async fn find_by_identifier(
+    conn: &mut SqliteConnection,
+    resource_type: &str,
+    system: Option<&str>,
+    value: &str,
+) -> Result<Vec<Stored>, FhirStoreError> {
+    let rows: Vec<(String, String, i64, String, String)> = sqlx::query_as(
+        "SELECT r.type, r.id, r.version, r.last_updated, r.body FROM resources r \
+         WHERE r.type = ? AND r.id IN (SELECT id FROM search_index \
+           WHERE type = ? AND param = 'identifier' AND value = ? AND system IS ?) \
+         ORDER BY r.id LIMIT 2",
+    )
+    .bind(resource_type)
+    .bind(resource_type)
+    .bind(value)
+    .bind(system)
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter().map(stored).collect()
+}
+
+fn stored(row: (String, String, i64, String, String)) -> Result<Stored, FhirStoreError> {
+    let (resource_type, id, version, last_updated, body) = row;
+    Ok(Stored {
+        resource_type,
+        id,
+        version,
+        last_updated,
+        body: serde_json::from_str(&body)?,
+    })
+}
+
+/// Logs one `$submit-cgm-bundle` call and its entries (on the caller's transaction); returns its id.
+pub async fn log_submission(
+    conn: &mut SqliteConnection,
+    row: &SubmissionRow,
+    entries: &[SubmissionEntryRow],
+) -> Result<i64, FhirStoreError> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO submissions (received_at, client_id, patient_id, http_status, entries, created, \
+         matched, rejected, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(&row.received_at)
+    .bind(&row.client_id)
+    .bind(&row.patient_id)
+    .bind(row.http_status as i64)
+    .bind(row.entries)
+    .bind(row.created)
+    .bind(row.matched)
+    .bind(row.rejected)
+    .bind(&row.summary)
+    .fetch_one(&mut *conn)
+    .await?;
+    for (idx, e) in entries.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO submission_entries (submission_id, idx, resource_type, code, status, location, \
+             diagnostics) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(idx as i64)
+        .bind(&e.resource_type)
+        .bind(&e.code)
+        .bind(e.status as i64)
+        .bind(&e.location)
+        .bind(&e.diagnostics)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(id)
+}
+
 impl FhirStore {
     pub fn new(db: SqlitePool) -> FhirStore {
         FhirStore { db }
     }
 
     /// Stores a new resource with a fresh id (its own `id` is replaced), version 1, and indexes it.
-    pub async fn create(&self, _resource: Value) -> Result<Stored, FhirStoreError> {
-        Err(FhirStoreError::Invalid("not implemented yet".into()))
+    pub async fn create(&self, resource: Value) -> Result<Stored, FhirStoreError> {
+        let mut tx = self.db.begin().await?;
+        let stored = insert(&mut tx, &new_id(), resource, &now_instant()).await?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// Replaces a resource (new version) and re-indexes it.
     pub async fn update(
         &self,
-        _resource_type: &str,
-        _id: &str,
-        _resource: Value,
+        resource_type: &str,
+        id: &str,
+        resource: Value,
     ) -> Result<Stored, FhirStoreError> {
-        Err(FhirStoreError::Invalid("not implemented yet".into()))
+        let mut tx = self.db.begin().await?;
+        let stored = replace(&mut tx, resource_type, id, resource)
+            .await?
+            .ok_or_else(|| FhirStoreError::Invalid(format!("{resource_type}/{id} does not exist")))?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     pub async fn read(
         &self,
-        _resource_type: &str,
-        _id: &str,
+        resource_type: &str,
+        id: &str,
     ) -> Result<Option<Stored>, FhirStoreError> {
-        Ok(None)
+        let row: Option<(String, String, i64, String, String)> = sqlx::query_as(
+            "SELECT type, id, version, last_updated, body FROM resources WHERE type = ? AND id = ?",
+        )
+        .bind(resource_type)
+        .bind(id)
+        .fetch_optional(&self.db)
+        .await?;
+        row.map(stored).transpose()
     }
 
     /// Every resource of a type, oldest first (small types only: Patient, Practitioner).
-    pub async fn list(&self, _resource_type: &str) -> Result<Vec<Stored>, FhirStoreError> {
-        Ok(Vec::new())
+    pub async fn list(&self, resource_type: &str) -> Result<Vec<Stored>, FhirStoreError> {
+        let rows: Vec<(String, String, i64, String, String)> = sqlx::query_as(
+            "SELECT type, id, version, last_updated, body FROM resources WHERE type = ? \
+             ORDER BY last_updated, id",
+        )
+        .bind(resource_type)
+        .fetch_all(&self.db)
+        .await?;
+        rows.into_iter().map(stored).collect()
     }
 
     /// A patient's resources of one type, newest `last_updated` first; `code` filters on `system|code`
     /// (system may be empty to match any).
     pub async fn list_for_patient(
         &self,
-        _resource_type: &str,
-        _patient_id: &str,
-        _code: Option<(&str, &str)>,
+        resource_type: &str,
+        patient_id: &str,
+        code: Option<(&str, &str)>,
     ) -> Result<Vec<Stored>, FhirStoreError> {
-        Ok(Vec::new())
+        let rows: Vec<(String, String, i64, String, String)> = match code {
+            None => {
+                sqlx::query_as(
+                    "SELECT type, id, version, last_updated, body FROM resources \
+                     WHERE patient_id = ? AND type = ? ORDER BY last_updated DESC, id DESC",
+                )
+                .bind(patient_id)
+                .bind(resource_type)
+                .fetch_all(&self.db)
+                .await?
+            }
+            Some((system, code)) => {
+                sqlx::query_as(
+                    "SELECT r.type, r.id, r.version, r.last_updated, r.body FROM resources r \
+                     WHERE r.patient_id = ? AND r.type = ? AND r.id IN (SELECT id FROM search_index \
+                       WHERE type = ? AND param = 'code' AND value = ? AND (? = '' OR system = ?)) \
+                     ORDER BY r.last_updated DESC, r.id DESC",
+                )
+                .bind(patient_id)
+                .bind(resource_type)
+                .bind(resource_type)
+                .bind(code)
+                .bind(system)
+                .bind(system)
+                .fetch_all(&self.db)
+                .await?
+            }
+        };
+        rows.into_iter().map(stored).collect()
     }
 
     /// The patient's submissions, newest first.
     pub async fn submissions_for_patient(
         &self,
-        _patient_id: &str,
+        patient_id: &str,
     ) -> Result<Vec<SubmissionRow>, FhirStoreError> {
-        Ok(Vec::new())
+        type Row = (
+            i64,
+            String,
+            String,
+            Option<String>,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<String>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, received_at, client_id, patient_id, http_status, entries, created, matched, \
+             rejected, summary FROM submissions WHERE patient_id = ? ORDER BY received_at DESC, id DESC",
+        )
+        .bind(patient_id)
+        .fetch_all(&self.db)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| SubmissionRow {
+                id: r.0,
+                received_at: r.1,
+                client_id: r.2,
+                patient_id: r.3,
+                http_status: u16::try_from(r.4).unwrap_or(500),
+                entries: r.5,
+                created: r.6,
+                matched: r.7,
+                rejected: r.8,
+                summary: r.9,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (FhirStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/s.db?mode=rwc", dir.path().display());
+        (FhirStore::new(crate::sandbox::db::connect(&url).await.unwrap()), dir)
+    }
+
+    #[tokio::test]
+    async fn create_assigns_a_fresh_id_and_meta_and_is_searchable_by_identifier() {
+        let (s, _dir) = store().await;
+        let obs = json!({"resourceType":"Observation","id":"client-id","meta":{"profile":["p"]},
+            "identifier":[{"system":"urn:x","value":"r1"}],"subject":{"reference":"Patient/p1"},
+            "code":{"coding":[{"system":"http://loinc.org","code":"99504-3"}]}});
+        let a = s.create(obs.clone()).await.unwrap();
+        assert_ne!(a.id, "client-id", "client ids are never kept");
+        assert_eq!(a.id.len(), 24);
+        assert_eq!(a.body["meta"]["versionId"], "1");
+        assert_eq!(a.body["meta"]["profile"][0], "p", "other meta is kept");
+        let mut conn = s.db.acquire().await.unwrap();
+        let found = find_by_identifier(&mut conn, "Observation", Some("urn:x"), "r1")
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].id, a.id);
+        assert!(find_by_identifier(&mut conn, "Observation", None, "r1")
+            .await
+            .unwrap()
+            .is_empty());
+        drop(conn);
+        let listed = s
+            .list_for_patient("Observation", "p1", Some(("", "99504-3")))
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), 1);
+        assert!(s
+            .list_for_patient("Observation", "p1", Some(("", "4548-4")))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn update_bumps_the_version_and_reindexes() {
+        let (s, _dir) = store().await;
+        let a = s
+            .create(json!({"resourceType":"ServiceRequest","status":"active","subject":{"reference":"Patient/p1"}}))
+            .await
+            .unwrap();
+        let b = s
+            .update(
+                "ServiceRequest",
+                &a.id,
+                json!({"resourceType":"ServiceRequest","status":"revoked","subject":{"reference":"Patient/p2"}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(b.version, 2);
+        assert_eq!(b.location(), format!("ServiceRequest/{}/_history/2", a.id));
+        assert!(s.list_for_patient("ServiceRequest", "p1", None).await.unwrap().is_empty());
+        assert_eq!(s.list_for_patient("ServiceRequest", "p2", None).await.unwrap().len(), 1);
+        assert!(s.update("ServiceRequest", "nope", json!({"resourceType":"ServiceRequest"})).await.is_err());
     }
 }
