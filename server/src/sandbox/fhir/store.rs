@@ -230,27 +230,120 @@ async fn write(
     Ok(())
 }
 
-/// The ids of resources of `resource_type` carrying identifier `system|value` (conditional create and
-/// server-side dedup, DUP-1…6). An empty `system` matches identifiers without a system only.
-pub async fn find_by_identifier(
+/// SQLite allows 32,766 bound values per statement; these chunk sizes stay well below it.
+const RESOURCE_ROWS_PER_INSERT: usize = 500;
+const INDEX_ROWS_PER_INSERT: usize = 2_000;
+
+/// Stores many new resources (version 1, ids chosen by the caller) with few statements: a 90-day submission
+/// of ~26,000 readings is ~200,000 index rows, and one statement per row would dominate the request.
+pub async fn insert_many(
+    conn: &mut SqliteConnection,
+    items: Vec<(String, Value)>,
+    last_updated: &str,
+) -> Result<(), FhirStoreError> {
+    let mut resource_rows = Vec::with_capacity(items.len());
+    let mut index = Vec::new();
+    for (id, mut resource) in items {
+        let resource_type = resource_type_of(&resource)?;
+        stamp(&mut resource, &id, 1, last_updated);
+        for row in index_rows(&resource_type, &resource) {
+            index.push((resource_type.clone(), id.clone(), row));
+        }
+        let patient = patient_of(&resource_type, &resource);
+        let body = serde_json::to_string(&resource)?;
+        resource_rows.push((resource_type, id, patient, body));
+    }
+    for chunk in resource_rows.chunks(RESOURCE_ROWS_PER_INSERT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO resources (type, id, version, last_updated, patient_id, body) ",
+        );
+        q.push_values(chunk, |mut b, (t, id, patient, body)| {
+            b.push_bind(t)
+                .push_bind(id)
+                .push_bind(1_i64)
+                .push_bind(last_updated)
+                .push_bind(patient)
+                .push_bind(body);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    for chunk in index.chunks(INDEX_ROWS_PER_INSERT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO search_index (type, id, param, system, value, lo_ms, hi_ms) ",
+        );
+        q.push_values(chunk, |mut b, (t, id, row)| {
+            b.push_bind(t)
+                .push_bind(id)
+                .push_bind(row.param)
+                .push_bind(&row.system)
+                .push_bind(&row.value)
+                .push_bind(row.lo_ms)
+                .push_bind(row.hi_ms);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// One stored identifier: which resource carries `system|value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentifierHit {
+    pub system: Option<String>,
+    pub value: String,
+    pub id: String,
+    pub version: i64,
+}
+
+/// Every stored `resource_type` in compartment `patient` (`None`: resources in no compartment) carrying an
+/// identifier whose value is one of `values`, for conditional create and dedup. Restricting matches to the
+/// compartment means a client can never learn of, or be pointed at, another patient's resource.
+pub async fn identifier_hits(
     conn: &mut SqliteConnection,
     resource_type: &str,
-    system: Option<&str>,
-    value: &str,
-) -> Result<Vec<Stored>, FhirStoreError> {
-    let rows: Vec<(String, String, i64, String, String)> = sqlx::query_as(
-        "SELECT r.type, r.id, r.version, r.last_updated, r.body FROM resources r \
-         WHERE r.type = ? AND r.id IN (SELECT id FROM search_index \
-           WHERE type = ? AND param = 'identifier' AND value = ? AND system IS ?) \
-         ORDER BY r.id LIMIT 2",
-    )
-    .bind(resource_type)
-    .bind(resource_type)
-    .bind(value)
-    .bind(system)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.into_iter().map(stored).collect()
+    patient: Option<&str>,
+    values: &[&str],
+) -> Result<Vec<IdentifierHit>, FhirStoreError> {
+    let mut hits = Vec::new();
+    for chunk in values.chunks(RESOURCE_ROWS_PER_INSERT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT s.system, s.value, r.id, r.version FROM search_index s \
+             JOIN resources r ON r.type = s.type AND r.id = s.id \
+             WHERE s.type = ",
+        );
+        q.push_bind(resource_type)
+            .push(" AND s.param = 'identifier' AND r.patient_id IS ")
+            .push_bind(patient)
+            .push(" AND s.value IN (");
+        let mut list = q.separated(", ");
+        for v in chunk {
+            list.push_bind(*v);
+        }
+        q.push(") ORDER BY r.id");
+        let rows: Vec<(Option<String>, String, String, i64)> =
+            q.build_query_as().fetch_all(&mut *conn).await?;
+        hits.extend(rows.into_iter().map(|(system, value, id, version)| IdentifierHit {
+            system,
+            value,
+            id,
+            version,
+        }));
+    }
+    Ok(hits)
+}
+
+/// The compartment (`patient_id`) and version of a stored resource, when it exists.
+pub async fn compartment_of(
+    conn: &mut SqliteConnection,
+    resource_type: &str,
+    id: &str,
+) -> Result<Option<Option<String>>, FhirStoreError> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT patient_id FROM resources WHERE type = ? AND id = ?")
+            .bind(resource_type)
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(row.map(|r| r.0))
 }
 
 fn stored(row: (String, String, i64, String, String)) -> Result<Stored, FhirStoreError> {
@@ -443,6 +536,34 @@ impl FhirStore {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn insert_many_stores_and_indexes_every_resource_in_chunks() {
+        let (s, _dir) = store().await;
+        let items: Vec<(String, Value)> = (0..1_234)
+            .map(|i| {
+                (
+                    format!("id{i}"),
+                    json!({"resourceType":"Observation","identifier":[{"system":"urn:r","value":format!("v{i}")}],
+                        "subject":{"reference":"Patient/p1"},"effectiveDateTime":"2024-05-02T10:15:00Z",
+                        "code":{"coding":[{"system":"http://loinc.org","code":"99504-3"}]}}),
+                )
+            })
+            .collect();
+        let mut tx = s.db.begin().await.unwrap();
+        insert_many(&mut tx, items, "2024-06-01T00:00:00.000Z").await.unwrap();
+        tx.commit().await.unwrap();
+        let all = s.list_for_patient("Observation", "p1", None).await.unwrap();
+        assert_eq!(all.len(), 1_234);
+        let one = s.read("Observation", "id1233").await.unwrap().unwrap();
+        assert_eq!(one.body["id"], "id1233");
+        assert_eq!(one.body["meta"]["lastUpdated"], "2024-06-01T00:00:00.000Z");
+        let mut conn = s.db.acquire().await.unwrap();
+        let values: Vec<String> = (0..1_234).map(|i| format!("v{i}")).collect();
+        let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+        let hits = identifier_hits(&mut conn, "Observation", Some("p1"), &refs).await.unwrap();
+        assert_eq!(hits.len(), 1_234, "lookups are chunked too");
+    }
+
     async fn store() -> (FhirStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/s.db?mode=rwc", dir.path().display());
@@ -461,15 +582,18 @@ mod tests {
         assert_eq!(a.body["meta"]["versionId"], "1");
         assert_eq!(a.body["meta"]["profile"][0], "p", "other meta is kept");
         let mut conn = s.db.acquire().await.unwrap();
-        let found = find_by_identifier(&mut conn, "Observation", Some("urn:x"), "r1")
+        let found = identifier_hits(&mut conn, "Observation", Some("p1"), &["r1", "r2"])
             .await
             .unwrap();
         assert_eq!(found.len(), 1);
-        assert_eq!(found[0].id, a.id);
-        assert!(find_by_identifier(&mut conn, "Observation", None, "r1")
-            .await
-            .unwrap()
-            .is_empty());
+        assert_eq!((found[0].id.as_str(), found[0].system.as_deref()), (a.id.as_str(), Some("urn:x")));
+        assert!(
+            identifier_hits(&mut conn, "Observation", Some("p2"), &["r1"])
+                .await
+                .unwrap()
+                .is_empty(),
+            "another patient's compartment never matches"
+        );
         drop(conn);
         let listed = s
             .list_for_patient("Observation", "p1", Some(("", "99504-3")))
