@@ -80,7 +80,10 @@ pub async fn receive(
     ctx: &Context<'_>,
 ) -> Result<Vec<EntryResult>, FhirStoreError> {
     let n = plan.entries.len();
-    let codes: Vec<Option<String>> = resources.iter().map(|r| r.as_ref().and_then(first_code)).collect();
+    let codes: Vec<Option<String>> = resources
+        .iter()
+        .map(|r| r.as_ref().and_then(first_code))
+        .collect();
     absolute_local_references(&mut plan, ctx.fhir_base);
     let mut actions = vec![Action::Pending; n];
     let mut compartments: Vec<Option<String>> = vec![None; n];
@@ -165,7 +168,10 @@ pub async fn receive(
 }
 
 fn type_of(plan: &SubmissionPlan, i: usize) -> &str {
-    plan.entries[i].resource_type.as_deref().unwrap_or("Resource")
+    plan.entries[i]
+        .resource_type
+        .as_deref()
+        .unwrap_or("Resource")
 }
 
 fn first_code(resource: &Value) -> Option<String> {
@@ -209,7 +215,8 @@ fn absolute_local_references(plan: &mut SubmissionPlan, fhir_base: &str) {
 /// Whether a Patient entry is the patient in context: same id (or fullUrl), or a shared identifier.
 fn patient_entry_matches(full_url: Option<&str>, resource: &Value, ctx: &Context<'_>) -> bool {
     let same_id = resource.get("id").and_then(Value::as_str) == Some(ctx.patient);
-    let same_url = full_url.is_some_and(|u| u == format!("{}/Patient/{}", ctx.fhir_base, ctx.patient));
+    let same_url =
+        full_url.is_some_and(|u| u == format!("{}/Patient/{}", ctx.fhir_base, ctx.patient));
     let ids = |r: &Value| -> Vec<(String, String)> {
         r.get("identifier")
             .and_then(Value::as_array)
@@ -238,9 +245,9 @@ fn check_patients_and_scopes(
     let patient_entry_ok: Vec<bool> = (0..n)
         .map(|i| {
             plan.entries[i].classification == Some(Classification::Patient)
-                && resources[i]
-                    .as_ref()
-                    .is_some_and(|r| patient_entry_matches(plan.entries[i].full_url.as_deref(), r, ctx))
+                && resources[i].as_ref().is_some_and(|r| {
+                    patient_entry_matches(plan.entries[i].full_url.as_deref(), r, ctx)
+                })
         })
         .collect();
     let context = format!("Patient/{}", ctx.patient);
@@ -269,7 +276,11 @@ fn check_patients_and_scopes(
             continue;
         }
         let resource_type = type_of(plan, i).to_string();
-        let field = if resource_type == "Device" { ".patient" } else { ".subject" };
+        let field = if resource_type == "Device" {
+            ".patient"
+        } else {
+            ".subject"
+        };
         let compartment = match &plan.entries[i].patient {
             Some(PatientRef::Server(id)) if id == ctx.patient => Ok(Some(ctx.patient.to_string())),
             Some(PatientRef::Entry(j)) if patient_entry_ok[*j] => Ok(Some(ctx.patient.to_string())),
@@ -290,7 +301,12 @@ fn check_patients_and_scopes(
         let compartment = match compartment {
             Ok(c) => c,
             Err(message) => {
-                reject(plan, i, 403, Issue::error("forbidden", message).at(at(i, field)));
+                reject(
+                    plan,
+                    i,
+                    403,
+                    Issue::error("forbidden", message).at(at(i, field)),
+                );
                 continue;
             }
         };
@@ -308,7 +324,12 @@ fn check_patients_and_scopes(
             )),
         };
         if let Some(message) = denied {
-            reject(plan, i, 403, Issue::error("forbidden", message).at(at(i, "")));
+            reject(
+                plan,
+                i,
+                403,
+                Issue::error("forbidden", message).at(at(i, "")),
+            );
             continue;
         }
         compartments[i] = compartment;
@@ -324,7 +345,9 @@ async fn check_server_references(
 ) -> Result<(), FhirStoreError> {
     let mut known: HashMap<(String, String), Option<Option<String>>> = HashMap::new();
     for i in 0..plan.entries.len() {
-        if !plan.entries[i].verdict.is_accept() || plan.entries[i].classification == Some(Classification::Patient) {
+        if !plan.entries[i].verdict.is_accept()
+            || plan.entries[i].classification == Some(Classification::Patient)
+        {
             continue;
         }
         let mut failure = None;
@@ -337,7 +360,10 @@ async fn check_server_references(
                 let found = store::compartment_of(conn, resource_type, id).await?;
                 known.insert(key.clone(), found);
             }
-            let pointer = site.pointer.trim_end_matches("/reference").replace('/', ".");
+            let pointer = site
+                .pointer
+                .trim_end_matches("/reference")
+                .replace('/', ".");
             match &known[&key] {
                 None => {
                     failure = Some((
@@ -424,11 +450,13 @@ async fn conditional_and_dedup(
             .or_default();
         slot.extend(keys.into_iter().map(|k| k.value.as_str()));
     }
-    let mut hits: HashMap<(String, Option<String>), HashMap<String, Vec<store::IdentifierHit>>> = HashMap::new();
+    let mut hits: HashMap<(String, Option<String>), HashMap<String, Vec<store::IdentifierHit>>> =
+        HashMap::new();
     for ((resource_type, compartment), mut values) in wanted {
         values.sort_unstable();
         values.dedup();
-        let found = store::identifier_hits(conn, &resource_type, compartment.as_deref(), &values).await?;
+        let found =
+            store::identifier_hits(conn, &resource_type, compartment.as_deref(), &values).await?;
         let mut by_value: HashMap<String, Vec<store::IdentifierHit>> = HashMap::new();
         for hit in found {
             by_value.entry(hit.value.clone()).or_default().push(hit);
@@ -531,10 +559,15 @@ fn settle_groups_and_dependencies(plan: &mut SubmissionPlan, actions: &[Action])
             if !plan.entries[i].verdict.is_accept() || !matches!(actions[i], Action::Pending) {
                 continue;
             }
-            let failed = plan.entries[i].references.iter().find_map(|site| match site.target {
-                RefTarget::Entry(j) if j != i && !plan.entries[j].verdict.is_accept() => Some((j, site.pointer.clone())),
-                _ => None,
-            });
+            let failed = plan.entries[i]
+                .references
+                .iter()
+                .find_map(|site| match site.target {
+                    RefTarget::Entry(j) if j != i && !plan.entries[j].verdict.is_accept() => {
+                        Some((j, site.pointer.clone()))
+                    }
+                    _ => None,
+                });
             if let Some((j, pointer)) = failed {
                 let path = pointer.trim_end_matches("/reference").replace('/', ".");
                 reject(
@@ -574,14 +607,22 @@ fn dedup_within_bundle(
             continue;
         };
         let resource_type = type_of(plan, i).to_string();
-        let keys = match plan.entries[i].if_none_exist.as_deref().map(parse_if_none_exist) {
+        let keys = match plan.entries[i]
+            .if_none_exist
+            .as_deref()
+            .map(parse_if_none_exist)
+        {
             Some(Ok(key)) => vec![key],
             _ => dedup_keys(resource),
         };
         let earlier = keys.iter().find_map(|k| {
-            seen.get(&(resource_type.clone(), compartments[i].clone(), k.value.clone()))
-                .and_then(|list| list.iter().find(|(s, _)| k.matches(s.as_deref(), &k.value)))
-                .map(|(_, j)| (k, *j))
+            seen.get(&(
+                resource_type.clone(),
+                compartments[i].clone(),
+                k.value.clone(),
+            ))
+            .and_then(|list| list.iter().find(|(s, _)| k.matches(s.as_deref(), &k.value)))
+            .map(|(_, j)| (k, *j))
         });
         if let Some((key, j)) = earlier {
             if let Action::Create { id } = &actions[j] {
@@ -600,13 +641,27 @@ fn dedup_within_bundle(
                 continue;
             }
         }
-        actions[i] = Action::Create { id: store::new_id() };
-        for ident in resource.get("identifier").and_then(Value::as_array).into_iter().flatten() {
+        actions[i] = Action::Create {
+            id: store::new_id(),
+        };
+        for ident in resource
+            .get("identifier")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(value) = ident.get("value").and_then(Value::as_str) {
-                let system = ident.get("system").and_then(Value::as_str).map(String::from);
-                seen.entry((resource_type.clone(), compartments[i].clone(), value.to_string()))
-                    .or_default()
-                    .push((system, i));
+                let system = ident
+                    .get("system")
+                    .and_then(Value::as_str)
+                    .map(String::from);
+                seen.entry((
+                    resource_type.clone(),
+                    compartments[i].clone(),
+                    value.to_string(),
+                ))
+                .or_default()
+                .push((system, i));
             }
         }
     }
@@ -614,11 +669,19 @@ fn dedup_within_bundle(
 
 /// Points every reference at its stored target: Bundle entries become `Type/{assigned id}`, the Patient entry
 /// the patient in context, and absolute references to this server become relative.
-fn rewrite_references(plan: &SubmissionPlan, i: usize, actions: &[Action], patient: &str, resource: &mut Value) {
+fn rewrite_references(
+    plan: &SubmissionPlan,
+    i: usize,
+    actions: &[Action],
+    patient: &str,
+    resource: &mut Value,
+) {
     for site in &plan.entries[i].references {
         let target = match &site.target {
             RefTarget::Entry(j) => match &actions[*j] {
-                Action::Create { id } | Action::Match { id, .. } => format!("{}/{id}", type_of(plan, *j)),
+                Action::Create { id } | Action::Match { id, .. } => {
+                    format!("{}/{id}", type_of(plan, *j))
+                }
                 Action::PatientInfo => format!("Patient/{patient}"),
                 Action::Pending => continue,
             },

@@ -111,7 +111,10 @@ fn stamp(resource: &mut Value, id: &str, version: i64, last_updated: &str) {
     }
     if let Some(meta) = meta.as_object_mut() {
         meta.insert("versionId".into(), Value::String(version.to_string()));
-        meta.insert("lastUpdated".into(), Value::String(last_updated.to_string()));
+        meta.insert(
+            "lastUpdated".into(),
+            Value::String(last_updated.to_string()),
+        );
     }
 }
 
@@ -159,7 +162,16 @@ pub async fn replace(
     let version = current + 1;
     let last_updated = now_instant();
     stamp(&mut resource, id, version, &last_updated);
-    write(conn, resource_type, id, version, &last_updated, &resource, true).await?;
+    write(
+        conn,
+        resource_type,
+        id,
+        version,
+        &last_updated,
+        &resource,
+        true,
+    )
+    .await?;
     Ok(Some(Stored {
         resource_type: resource_type.to_string(),
         id: id.to_string(),
@@ -321,12 +333,15 @@ pub async fn identifier_hits(
         q.push(") ORDER BY r.id");
         let rows: Vec<(Option<String>, String, String, i64)> =
             q.build_query_as().fetch_all(&mut *conn).await?;
-        hits.extend(rows.into_iter().map(|(system, value, id, version)| IdentifierHit {
-            system,
-            value,
-            id,
-            version,
-        }));
+        hits.extend(
+            rows.into_iter()
+                .map(|(system, value, id, version)| IdentifierHit {
+                    system,
+                    value,
+                    id,
+                    version,
+                }),
+        );
     }
     Ok(hits)
 }
@@ -419,7 +434,9 @@ impl FhirStore {
         let mut tx = self.db.begin().await?;
         let stored = replace(&mut tx, resource_type, id, resource)
             .await?
-            .ok_or_else(|| FhirStoreError::Invalid(format!("{resource_type}/{id} does not exist")))?;
+            .ok_or_else(|| {
+                FhirStoreError::Invalid(format!("{resource_type}/{id} does not exist"))
+            })?;
         tx.commit().await?;
         Ok(stored)
     }
@@ -550,7 +567,9 @@ mod tests {
             })
             .collect();
         let mut tx = s.db.begin().await.unwrap();
-        insert_many(&mut tx, items, "2024-06-01T00:00:00.000Z").await.unwrap();
+        insert_many(&mut tx, items, "2024-06-01T00:00:00.000Z")
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         let all = s.list_for_patient("Observation", "p1", None).await.unwrap();
         assert_eq!(all.len(), 1_234);
@@ -560,14 +579,19 @@ mod tests {
         let mut conn = s.db.acquire().await.unwrap();
         let values: Vec<String> = (0..1_234).map(|i| format!("v{i}")).collect();
         let refs: Vec<&str> = values.iter().map(String::as_str).collect();
-        let hits = identifier_hits(&mut conn, "Observation", Some("p1"), &refs).await.unwrap();
+        let hits = identifier_hits(&mut conn, "Observation", Some("p1"), &refs)
+            .await
+            .unwrap();
         assert_eq!(hits.len(), 1_234, "lookups are chunked too");
     }
 
     async fn store() -> (FhirStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/s.db?mode=rwc", dir.path().display());
-        (FhirStore::new(crate::sandbox::db::connect(&url).await.unwrap()), dir)
+        (
+            FhirStore::new(crate::sandbox::db::connect(&url).await.unwrap()),
+            dir,
+        )
     }
 
     #[tokio::test]
@@ -586,7 +610,10 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(found.len(), 1);
-        assert_eq!((found[0].id.as_str(), found[0].system.as_deref()), (a.id.as_str(), Some("urn:x")));
+        assert_eq!(
+            (found[0].id.as_str(), found[0].system.as_deref()),
+            (a.id.as_str(), Some("urn:x"))
+        );
         assert!(
             identifier_hits(&mut conn, "Observation", Some("p2"), &["r1"])
                 .await
@@ -624,8 +651,25 @@ mod tests {
             .unwrap();
         assert_eq!(b.version, 2);
         assert_eq!(b.location(), format!("ServiceRequest/{}/_history/2", a.id));
-        assert!(s.list_for_patient("ServiceRequest", "p1", None).await.unwrap().is_empty());
-        assert_eq!(s.list_for_patient("ServiceRequest", "p2", None).await.unwrap().len(), 1);
-        assert!(s.update("ServiceRequest", "nope", json!({"resourceType":"ServiceRequest"})).await.is_err());
+        assert!(s
+            .list_for_patient("ServiceRequest", "p1", None)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            s.list_for_patient("ServiceRequest", "p2", None)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(s
+            .update(
+                "ServiceRequest",
+                "nope",
+                json!({"resourceType":"ServiceRequest"})
+            )
+            .await
+            .is_err());
     }
 }

@@ -20,7 +20,12 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The resource types a submitter creates; a token that may create none of them is refused up front.
-const WRITABLE: [&str; 4] = ["Observation", "DiagnosticReport", "Device", "ServiceRequest"];
+const WRITABLE: [&str; 4] = [
+    "Observation",
+    "DiagnosticReport",
+    "Device",
+    "ServiceRequest",
+];
 
 pub async fn submit(State(state): State<SandboxState>, headers: HeaderMap, body: Body) -> Response {
     let grant = match require_grant(&state, &headers).await {
@@ -77,14 +82,22 @@ pub async fn submit(State(state): State<SandboxState>, headers: HeaderMap, body:
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > max) {
         return failure
-            .answer(grant.patient.as_deref(), StatusCode::PAYLOAD_TOO_LARGE, too_large)
+            .answer(
+                grant.patient.as_deref(),
+                StatusCode::PAYLOAD_TOO_LARGE,
+                too_large,
+            )
             .await;
     }
     let bytes = match axum::body::to_bytes(body, max).await {
         Ok(bytes) => bytes,
         Err(_) => {
             return failure
-                .answer(grant.patient.as_deref(), StatusCode::PAYLOAD_TOO_LARGE, too_large)
+                .answer(
+                    grant.patient.as_deref(),
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    too_large,
+                )
                 .await
         }
     };
@@ -95,7 +108,9 @@ pub async fn submit(State(state): State<SandboxState>, headers: HeaderMap, body:
         Ok(Ok(planned)) => planned,
         Ok(Err(e)) => {
             let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
-            failure.log(grant.patient.as_deref(), status, &e.issues).await;
+            failure
+                .log(grant.patient.as_deref(), status, &e.issues)
+                .await;
             return outcome(status, &e.issues);
         }
         Err(e) => return internal(e),
@@ -128,7 +143,11 @@ pub async fn submit(State(state): State<SandboxState>, headers: HeaderMap, body:
             }
             Err(message) => {
                 return failure
-                    .answer(None, StatusCode::FORBIDDEN, Issue::error("forbidden", message))
+                    .answer(
+                        None,
+                        StatusCode::FORBIDDEN,
+                        Issue::error("forbidden", message),
+                    )
                     .await
             }
         },
@@ -160,7 +179,12 @@ fn check_media_type(headers: &HeaderMap) -> Result<(), String> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/fhir+json" | "application/json" | "application/json+fhir" => Ok(()),
         "" => Err("send the Bundle with Content-Type: application/fhir+json".into()),
@@ -225,7 +249,11 @@ async fn single_linked_patient(
                 .into(),
         );
     };
-    if !state.auth.client_may_act_for(&grant.client_id, &patient).await {
+    if !state
+        .auth
+        .client_may_act_for(&grant.client_id, &patient)
+        .await
+    {
         return Err(format!(
             "client {} is not linked to Patient/{patient}: it must have been launched for this patient first \
              (NOTES B4)",
@@ -392,4 +420,3 @@ impl Failure<'_> {
         }
     }
 }
-
