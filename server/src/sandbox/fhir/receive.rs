@@ -555,8 +555,8 @@ fn settle_groups_and_dependencies(plan: &mut SubmissionPlan, actions: &[Action])
     loop {
         plan.propagate_group_rejections();
         let mut changed = false;
-        for i in 0..plan.entries.len() {
-            if !plan.entries[i].verdict.is_accept() || !matches!(actions[i], Action::Pending) {
+        for (i, action) in actions.iter().enumerate() {
+            if !plan.entries[i].verdict.is_accept() || !matches!(action, Action::Pending) {
                 continue;
             }
             let failed = plan.entries[i]
