@@ -49,9 +49,14 @@ impl Bench {
     async fn patient_with_token(&self, n: usize) -> (String, String) {
         let id = format!("bench{n}");
         let mut conn = self.state.db.acquire().await.unwrap();
-        store::insert(&mut conn, &id, json!({"resourceType": "Patient"}), "2026-01-01T00:00:00.000Z")
-            .await
-            .unwrap();
+        store::insert(
+            &mut conn,
+            &id,
+            json!({"resourceType": "Patient"}),
+            "2026-01-01T00:00:00.000Z",
+        )
+        .await
+        .unwrap();
         let token = format!("bench-token-{n}");
         sqlx::query(
             "INSERT INTO auth_tokens (token_hash, kind, family, client_id, scope, patient, need_patient_banner, \
@@ -130,7 +135,9 @@ fn bench(c: &mut Criterion) {
     let body = bundle(&patient);
     rt.block_on(b.submit(&token, body.clone()));
     group.bench_function("resubmit_all_matched", |bencher| {
-        bencher.to_async(&rt).iter(|| b.submit(&token, body.clone()))
+        bencher
+            .to_async(&rt)
+            .iter(|| b.submit(&token, body.clone()))
     });
     group.finish();
 }
