@@ -882,3 +882,47 @@ async fn a7_bodies_and_bundles_over_the_documented_limits_are_413_and_other_medi
         "application/json is accepted too"
     );
 }
+
+#[tokio::test]
+async fn rcv_5_accepted_data_is_readable_and_searchable_through_the_fhir_api_at_once() {
+    let r = start().await;
+    let token = r.patient_token().await;
+    let a = r
+        .submit(&token, &bundle_of(vec![reading("now-1"), reading("now-2")]))
+        .await;
+    assert_eq!(a.statuses(), vec![201, 201]);
+    let reader = r
+        .token("cloudcgm", "patient/Observation.rs", Some(PATIENT))
+        .await;
+    let search = format!(
+        "{}/sandbox/fhir/Observation?patient={PATIENT}&code=http://loinc.org|99504-3\
+         &identifier=https://cloudcgm.example/fhir/cgm/sensor-reading|now-2",
+        r.origin
+    );
+    let found: Value = r
+        .http
+        .get(&search)
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["type"], "searchset");
+    assert_eq!(found["total"], 1, "{found}");
+    let id = found["entry"][0]["resource"]["id"].as_str().unwrap();
+    assert_eq!(format!("Observation/{id}/_history/1"), a.location(1));
+    let read = r
+        .http
+        .get(format!("{}/sandbox/fhir/{}", r.origin, a.location(0)))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        read.status(),
+        StatusCode::OK,
+        "the response location resolves"
+    );
+}
