@@ -9,7 +9,7 @@ mod chart;
 mod documents;
 pub mod html;
 mod launcher;
-mod orders;
+pub(crate) mod orders;
 mod view;
 
 use super::fhir::store::{FhirStoreError, Stored};
