@@ -15,14 +15,17 @@ mod view;
 use super::fhir::store::{FhirStoreError, Stored};
 use super::SandboxState;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use html::esc;
 
 pub fn router() -> Router<SandboxState> {
     Router::new()
-        .route("/", get(launcher::launcher))
+        .route(
+            "/",
+            get(|| async { Redirect::to(crate::sandbox::LAUNCHER_PATH) }),
+        )
         .route("/ehr", get(launcher::launcher))
         .route("/ehr/open", get(launcher::open_chart))
         .route("/static/ehr.css", get(html::stylesheet))
