@@ -13,6 +13,7 @@ pub mod seed;
 pub mod ui;
 
 use axum::extract::State;
+use axum::handler::Handler;
 use axum::http::{StatusCode, Uri};
 use axum::response::{Redirect, Response};
 use axum::routing::get;
@@ -76,7 +77,9 @@ pub fn router(state: SandboxState) -> Router {
         .merge(auth::api_router().layer(cors()))
         .merge(auth::pages_router())
         .merge(ui::router())
-        .fallback(not_found)
+        // With CORS, so a browser app can read the OperationOutcome (and a preflight to a path that does not
+        // exist fails visibly as a 404 rather than as a CORS error).
+        .fallback(not_found.layer(cors()))
         .with_state(state)
 }
 
