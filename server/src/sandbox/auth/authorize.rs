@@ -272,8 +272,7 @@ async fn start_sign_in(state: &SandboxState, pending: &Pending, granted: ScopeSe
     };
     sign_in_page(
         &state.config.base(),
-        &pending.redirect_uri,
-        &pending.client.name,
+        pending,
         &granted,
         &id,
         &csrf,
@@ -515,8 +514,7 @@ fn options(items: &[(String, String)]) -> String {
 
 fn sign_in_page(
     base: &str,
-    redirect_uri: &str,
-    client_name: &str,
+    pending: &Pending,
     granted: &ScopeSet,
     request_id: &str,
     csrf: &str,
@@ -541,7 +539,7 @@ fn sign_in_page(
          <button type=\"submit\" name=\"action\" value=\"approve\">Sign in and allow</button>\
          <button type=\"submit\" name=\"action\" value=\"deny\" formnovalidate>Deny</button>\
          </form>",
-        client = html_escape(client_name),
+        client = html_escape(&pending.client.name),
         scope = html_escape(&granted.to_string()),
         base = html_escape(base),
         request = html_escape(request_id),
@@ -551,7 +549,8 @@ fn sign_in_page(
     // The page's own CSP (so a host's default policy, such as CloudCGM's `form-action 'self'` when the sandbox
     // is mounted, never applies): Chromium checks `form-action` on the redirect that follows the POST, so the
     // client's redirect origin must be allowed or the code never reaches the app.
-    let redirect_origin = crate::sandbox::ui::html::origin_of(redirect_uri).unwrap_or_default();
+    let redirect_origin =
+        crate::sandbox::ui::html::origin_of(&pending.redirect_uri).unwrap_or_default();
     let csp = format!(
         "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {redirect_origin}; \
          frame-ancestors 'none'; base-uri 'none'"
