@@ -60,14 +60,15 @@ async function openChart(page: Page, patient: string): Promise<string> {
 
 test('EHR launch: fhirclient in the chart iframe gets iss and launch, a token, and reads the chart patient', async ({ page }) => {
   const chart = await openChart(page, 'Elena Fischer');
-  const patientId = new URL(chart).pathname.split('/').pop()!;
+  // /sandbox/ehr/{practitioner}/patients/{patient}
+  const [, , , practitionerId, , patientId] = new URL(chart).pathname.split('/');
   const frame = page.frameLocator('iframe.app-frame');
   await expect(frame.locator('#status')).toHaveText('ready');
   await expect(frame.locator('#patient-name')).toHaveText('Elena Fischer');
   await expect(frame.locator('#birth-date')).toHaveText('1968-05-14');
   await expect(frame.locator('#patient-id')).toHaveText(patientId);
   await expect(frame.locator('#server')).toHaveText(FHIR_BASE);
-  await expect(frame.locator('#user')).toContainText('/Practitioner/');
+  await expect(frame.locator('#user')).toHaveText(`Practitioner/${practitionerId}`);
   await expect(frame.locator('#scope')).toContainText('patient/Patient.rs');
   await page.screenshot({ path: 'test-results/sandbox-chart-fhirclient.png', fullPage: true });
 });
@@ -90,7 +91,8 @@ test('standalone launch: fhirclient with iss only, sign-in and patient picker on
   await expect(page).toHaveURL(new RegExp(`^${BASE_URL}/sandbox/auth/authorize`));
   await expect(page.getByRole('heading', { name: 'Sandbox EHR: sign in' })).toBeVisible();
   await expect(page.getByText('Independent SMART client (fhirclient)')).toBeVisible();
-  await page.getByLabel('Sign in as').selectOption({ label: await optionLabel(page, 'practitioner', 'Maya Patel') });
+  const practitioner = await optionLabel(page, 'practitioner', 'Maya Patel');
+  await page.getByLabel('Sign in as').selectOption({ label: practitioner });
   await page.getByLabel('Patient').selectOption({ label: await optionLabel(page, 'patient', 'Sofía Ramírez') });
   await page.getByRole('button', { name: 'Sign in and allow' }).click();
   await expect(page).toHaveURL(new RegExp(`^${APP_ORIGIN}/index\\.html`));
@@ -98,7 +100,9 @@ test('standalone launch: fhirclient with iss only, sign-in and patient picker on
   await expect(page.locator('#patient-name')).toHaveText('Sofía Ramírez');
   await expect(page.locator('#birth-date')).toHaveText('2004-02-29');
   await expect(page.locator('#server')).toHaveText(FHIR_BASE);
-  await expect(page.locator('#user')).toContainText('/Practitioner/');
+  // The option reads "Maya Patel (id)"; fhirclient gives fhirUser as Practitioner/{id}.
+  const practitionerId = /\(([^)]+)\)$/.exec(practitioner)![1];
+  await expect(page.locator('#user')).toHaveText(`Practitioner/${practitionerId}`);
   await expect(page.locator('#scope')).toContainText('launch/patient');
 });
 
