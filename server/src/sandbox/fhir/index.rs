@@ -98,7 +98,11 @@ pub fn index_rows(resource_type: &str, resource: &Value) -> Vec<IndexRow> {
             }
             for key in ["status", "intent"] {
                 if let Some(s) = str_of(resource, key) {
-                    rows.push(token(if key == "status" { "status" } else { "intent" }, None, s));
+                    rows.push(token(
+                        if key == "status" { "status" } else { "intent" },
+                        None,
+                        s,
+                    ));
                 }
             }
             if let Some(patient) = patient_of(resource_type, resource) {
@@ -169,7 +173,11 @@ pub fn effective_range(resource: &Value) -> Option<(i64, i64)> {
 pub fn date_range(s: &str) -> Option<(i64, i64)> {
     let s = s.trim();
     let day = |y: i32, m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d);
-    let ms = |d: NaiveDate| Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0)?).timestamp_millis().into();
+    let ms = |d: NaiveDate| {
+        Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0)?)
+            .timestamp_millis()
+            .into()
+    };
     let span = |lo: NaiveDate, hi_excl: NaiveDate| -> Option<(i64, i64)> {
         let lo: Option<i64> = ms(lo);
         let hi: Option<i64> = ms(hi_excl);
@@ -199,7 +207,10 @@ pub fn date_range(s: &str) -> Option<(i64, i64)> {
             } else {
                 // dateTime with time but no zone (not valid FHIR, seen in the wild): read as UTC.
                 let t = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").ok()?;
-                (Utc.from_utc_datetime(&t).timestamp_millis(), s.contains('.'))
+                (
+                    Utc.from_utc_datetime(&t).timestamp_millis(),
+                    s.contains('.'),
+                )
             };
             Some((lo, if has_fraction { lo } else { lo + 999 }))
         }
@@ -307,7 +318,10 @@ mod tests {
             "subject":{"reference":"Patient/p1"},"effectiveDateTime":"2024-05-02T10:15:00Z",
             "valueQuantity":{"value":120,"unit":"mg/dl","system":"http://unitsofmeasure.org","code":"mg/dL"}});
         let rows = index_rows("Observation", &obs);
-        let has = |p: &str, v: &str| rows.iter().any(|r| r.param == p && r.value.as_deref() == Some(v));
+        let has = |p: &str, v: &str| {
+            rows.iter()
+                .any(|r| r.param == p && r.value.as_deref() == Some(v))
+        };
         assert!(has("code", "99504-3"));
         assert!(has("category", "laboratory"));
         assert!(has("patient", "Patient/p1"));
@@ -320,10 +334,16 @@ mod tests {
     #[test]
     fn only_local_patient_references_put_a_resource_in_a_compartment() {
         let obs = |r: &str| json!({"subject":{"reference": r}});
-        assert_eq!(patient_of("Observation", &obs("Patient/a")).as_deref(), Some("a"));
+        assert_eq!(
+            patient_of("Observation", &obs("Patient/a")).as_deref(),
+            Some("a")
+        );
         assert_eq!(patient_of("Observation", &obs("https://x/Patient/a")), None);
         assert_eq!(patient_of("Observation", &obs("Group/a")), None);
-        assert_eq!(patient_of("Observation", &obs("Patient/a/_history/1")), None);
+        assert_eq!(
+            patient_of("Observation", &obs("Patient/a/_history/1")),
+            None
+        );
     }
 
     #[test]

@@ -4,11 +4,30 @@
 pub mod http;
 pub mod index;
 pub mod limiter;
+pub mod metadata;
+pub mod rest;
+pub mod search;
 pub mod store;
 
 use super::SandboxState;
+use axum::routing::{get, post};
 use axum::Router;
 
 pub fn router() -> Router<SandboxState> {
     Router::new()
+        .route("/fhir/metadata", get(metadata::metadata))
+        .route(
+            "/fhir/{type}",
+            get(search::search_get)
+                .post(rest::create)
+                .fallback(rest::type_not_allowed),
+        )
+        .route("/fhir/{type}/_search", post(search::search_post))
+        .route(
+            "/fhir/{type}/{id}",
+            get(rest::read)
+                .put(rest::update)
+                .fallback(rest::instance_not_allowed),
+        )
+        .route("/fhir/{type}/{id}/_history/{vid}", get(rest::vread))
 }

@@ -111,7 +111,10 @@ fn stamp(resource: &mut Value, id: &str, version: i64, last_updated: &str) {
     }
     if let Some(meta) = meta.as_object_mut() {
         meta.insert("versionId".into(), Value::String(version.to_string()));
-        meta.insert("lastUpdated".into(), Value::String(last_updated.to_string()));
+        meta.insert(
+            "lastUpdated".into(),
+            Value::String(last_updated.to_string()),
+        );
     }
 }
 
@@ -159,7 +162,16 @@ pub async fn replace(
     let version = current + 1;
     let last_updated = now_instant();
     stamp(&mut resource, id, version, &last_updated);
-    write(conn, resource_type, id, version, &last_updated, &resource, true).await?;
+    write(
+        conn,
+        resource_type,
+        id,
+        version,
+        &last_updated,
+        &resource,
+        true,
+    )
+    .await?;
     Ok(Some(Stored {
         resource_type: resource_type.to_string(),
         id: id.to_string(),
@@ -326,7 +338,9 @@ impl FhirStore {
         let mut tx = self.db.begin().await?;
         let stored = replace(&mut tx, resource_type, id, resource)
             .await?
-            .ok_or_else(|| FhirStoreError::Invalid(format!("{resource_type}/{id} does not exist")))?;
+            .ok_or_else(|| {
+                FhirStoreError::Invalid(format!("{resource_type}/{id} does not exist"))
+            })?;
         tx.commit().await?;
         Ok(stored)
     }
@@ -446,7 +460,10 @@ mod tests {
     async fn store() -> (FhirStore, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/s.db?mode=rwc", dir.path().display());
-        (FhirStore::new(crate::sandbox::db::connect(&url).await.unwrap()), dir)
+        (
+            FhirStore::new(crate::sandbox::db::connect(&url).await.unwrap()),
+            dir,
+        )
     }
 
     #[tokio::test]
@@ -500,8 +517,25 @@ mod tests {
             .unwrap();
         assert_eq!(b.version, 2);
         assert_eq!(b.location(), format!("ServiceRequest/{}/_history/2", a.id));
-        assert!(s.list_for_patient("ServiceRequest", "p1", None).await.unwrap().is_empty());
-        assert_eq!(s.list_for_patient("ServiceRequest", "p2", None).await.unwrap().len(), 1);
-        assert!(s.update("ServiceRequest", "nope", json!({"resourceType":"ServiceRequest"})).await.is_err());
+        assert!(s
+            .list_for_patient("ServiceRequest", "p1", None)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(
+            s.list_for_patient("ServiceRequest", "p2", None)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(s
+            .update(
+                "ServiceRequest",
+                "nope",
+                json!({"resourceType":"ServiceRequest"})
+            )
+            .await
+            .is_err());
     }
 }
