@@ -214,6 +214,7 @@ pub async fn seed(store: &FhirStore) -> anyhow::Result<SeedOutcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox::fhir::rest::order_issues;
     use crate::sandbox::ui::orders::CGM_CODE_SYSTEM;
     use cloudcgm::fhir::profile::CgmProfile;
     use cloudcgm::fhir::validate::validate;
@@ -338,6 +339,12 @@ mod tests {
             let issues = validate(CgmProfile::StandingOrder, body, "ServiceRequest");
             let errors: Vec<_> = issues.iter().filter(|i| i.severity.is_error()).collect();
             assert!(errors.is_empty(), "{errors:?}");
+            // And the check the FHIR API and the orders page run before storing an order.
+            let api: Vec<_> = order_issues(body)
+                .into_iter()
+                .filter(|i| i.is_error())
+                .collect();
+            assert!(api.is_empty(), "{api:?}");
             for key in ["code", "status", "intent"] {
                 assert_eq!(body[key], example[key], "{key} as in the IG example");
             }
