@@ -1,9 +1,9 @@
 //! The `cloudcgm` binary: parses the command line and hands over to the library.
 
 use clap::Parser;
-use cloudcgm_server::cli::{Cli, Command, DbArgs, ServeArgs};
-use cloudcgm_server::config::Config;
-use cloudcgm_server::startup::Application;
+use cloudcgm_server::cli::{Cli, Command, DbArgs, SandboxArgs, ServeArgs};
+use cloudcgm_server::config::{env_var, parse_origin, sandbox_database_url_from_env, Config};
+use cloudcgm_server::startup::{Application, SandboxApplication, SandboxSettings};
 use cloudcgm_server::store::sqlite::SqliteStore;
 use cloudcgm_server::store::{PatientId, Store};
 use cloudcgm_server::{cli, demo_seed, telemetry};
@@ -55,6 +55,29 @@ fn config_with(db: &DbArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// The sandbox subcommand's flags over its environment variables over the defaults.
+fn sandbox_settings(args: SandboxArgs) -> anyhow::Result<SandboxSettings> {
+    let app_origin = match args
+        .app_origin
+        .or_else(|| env_var("CLOUDCGM_SANDBOX_APP_ORIGIN"))
+    {
+        Some(origin) => parse_origin(&origin)?,
+        None => "http://127.0.0.1:3000".to_string(),
+    };
+    Ok(SandboxSettings {
+        addr: args.addr,
+        origin: args.origin.as_deref().map(parse_origin).transpose()?,
+        database_url: args
+            .database_url
+            .unwrap_or_else(sandbox_database_url_from_env),
+        app_origin,
+        clients_file: args
+            .clients
+            .or_else(|| env_var("CLOUDCGM_SANDBOX_CLIENTS").map(Into::into)),
+        seed: args.seed,
+    })
+}
+
 async fn run_async(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => {
@@ -64,10 +87,35 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
             }
             config.demo_mode |= args.demo || args.seed_demo;
             config.seed_demo |= args.seed_demo;
+            // Demo data comes with an EHR to open it from.
+            config.sandbox |= args.sandbox || config.seed_demo;
+            if let Some(origin) = &args.public_origin {
+                config.public_origin = Some(parse_origin(origin)?);
+            }
             let app = Application::build(config.clone()).await?;
             let addr = app.local_addr()?;
-            tracing::info!(%addr, demo = config.demo_mode, "CloudCGM is listening");
-            println!("CloudCGM is running at http://{addr}/");
+            tracing::info!(%addr, demo = config.demo_mode, sandbox = config.sandbox, "CloudCGM is listening");
+            println!("CloudCGM is running at {}/", app.origin);
+            if app.sandbox.is_some() {
+                println!(
+                    "Sandbox EHR (test data only): {}{}",
+                    app.origin,
+                    cloudcgm_server::sandbox::LAUNCHER_PATH
+                );
+            }
+            app.run().await?;
+            Ok(())
+        }
+        Command::Sandbox(args) => {
+            let app = SandboxApplication::build(sandbox_settings(args)?).await?;
+            let addr = app.local_addr()?;
+            tracing::info!(%addr, fhir_base = %app.state.config.fhir_base(), "the sandbox EHR is listening");
+            println!(
+                "Sandbox EHR (test data only): {}{}",
+                app.state.config.origin,
+                cloudcgm_server::sandbox::LAUNCHER_PATH
+            );
+            println!("FHIR base (iss): {}", app.state.config.fhir_base());
             app.run().await?;
             Ok(())
         }

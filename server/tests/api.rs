@@ -31,6 +31,10 @@ async fn spawn_app(demo_mode: bool) -> TestApp {
         demo_mode,
         seed_demo: true,
         site_root: dir.path().display().to_string(),
+        public_origin: None,
+        sandbox: false,
+        sandbox_database_url: format!("sqlite://{}/sandbox.db?mode=rwc", dir.path().display()),
+        sandbox_clients_file: None,
     };
     let app = Application::build(config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");

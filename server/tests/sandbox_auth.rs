@@ -456,6 +456,14 @@ async fn a_standalone_launch_signs_in_with_the_picker_form_and_gives_the_chosen_
         .authorize(&sb.auth_params("public-app", "launch/patient openid fhirUser patient/*.rs"))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
+    // Its own CSP, whatever the host sets: Chromium applies form-action to the redirect after the POST, so
+    // the client's redirect origin must be allowed.
+    let csp = res.headers()[reqwest::header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("CSP")
+        .to_string();
+    assert!(csp.contains("form-action 'self' http://app.test;"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
     let html = res.text().await.expect("page");
     assert!(html.contains("Ada Lovelace") && html.contains("Dr One"));
     let field = |name: &str| {

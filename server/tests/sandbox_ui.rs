@@ -161,9 +161,13 @@ async fn the_launcher_lists_practitioners_and_patients_with_birth_date_and_mrn()
     let (practitioner, patient) = ehr.people("Amy").await;
     let (status, html) = ehr.page("/sandbox/ehr").await;
     assert_eq!(status, StatusCode::OK);
-    let (status, root) = ehr.page("/sandbox").await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(root, html, "the sandbox root is the launcher too");
+    let root = ehr.get("/sandbox").await;
+    assert_eq!(root.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        root.headers()[LOCATION],
+        "/sandbox/ehr",
+        "the sandbox root leads to the launcher"
+    );
     assert!(html.contains("Grace Hopper"), "{html}");
     assert!(html.contains("Amy Peters"), "{html}");
     assert!(html.contains("1964-06-20") && html.contains("MRN-0042"));

@@ -1,5 +1,5 @@
-//! The command line: `serve` (default), `report` on a CSV file, `seed-demo`, and `export` of a patient's
-//! readings as plain CSV (the `report` command's input format).
+//! The command line: `serve` (default), `report` on a CSV file, `seed-demo`, `export` of a patient's
+//! readings as plain CSV (the `report` command's input format), and `sandbox`, the sandbox EHR alone.
 
 pub mod report;
 
@@ -27,6 +27,9 @@ pub enum Command {
     SeedDemo(DbArgs),
     /// Print a patient's readings as plain CSV (the input format of `report`).
     Export(ExportArgs),
+    /// Run the built-in sandbox EHR alone (SMART server, FHIR API, CGM Data Receiver, launcher) on its own
+    /// port, at the same `/sandbox/...` paths as when `serve --sandbox` mounts it. Test data only.
+    Sandbox(SandboxArgs),
 }
 
 #[derive(Debug, Clone, clap::Args, Default)]
@@ -46,9 +49,40 @@ pub struct ServeArgs {
     /// Enable demo mode: the demo patient list and demo reports. Never in production.
     #[arg(long)]
     pub demo: bool,
-    /// Seed the demo patients at start when missing (implies --demo).
+    /// Seed the demo patients at start when missing (implies --demo and --sandbox).
     #[arg(long)]
     pub seed_demo: bool,
+    /// Mount the sandbox EHR under /sandbox (default: CLOUDCGM_SANDBOX). Test systems only.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// The origin browsers reach CloudCGM at, e.g. https://cgm.example.org (default:
+    /// CLOUDCGM_PUBLIC_ORIGIN, else http://{addr}).
+    #[arg(long)]
+    pub public_origin: Option<String>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct SandboxArgs {
+    /// Address to listen on (host:port).
+    #[arg(long, default_value = "127.0.0.1:3001")]
+    pub addr: std::net::SocketAddr,
+    /// The sandbox's database (default: CLOUDCGM_SANDBOX_DATABASE_URL or sqlite://data/sandbox.db?mode=rwc).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// The origin browsers and apps reach the sandbox at; its FHIR base is {origin}/sandbox/fhir
+    /// (default: http://{addr}).
+    #[arg(long)]
+    pub origin: Option<String>,
+    /// CloudCGM's origin, for the registered client's launch URL, redirect URI and JWKS
+    /// (default: CLOUDCGM_SANDBOX_APP_ORIGIN, else http://127.0.0.1:3000).
+    #[arg(long)]
+    pub app_origin: Option<String>,
+    /// The SMART client registry (JSON; default: CLOUDCGM_SANDBOX_CLIENTS, else the demo registry).
+    #[arg(long)]
+    pub clients: Option<PathBuf>,
+    /// Create the demo patients, practitioners and standing orders when missing.
+    #[arg(long)]
+    pub seed: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

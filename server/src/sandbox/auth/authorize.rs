@@ -272,7 +272,7 @@ async fn start_sign_in(state: &SandboxState, pending: &Pending, granted: ScopeSe
     };
     sign_in_page(
         &state.config.base(),
-        &pending.client.name,
+        pending,
         &granted,
         &id,
         &csrf,
@@ -470,6 +470,10 @@ const PAGE_STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36rem;
 label{display:block;margin:1rem 0 .25rem;font-weight:600}select{width:100%;padding:.4rem}\
 button{margin:1.5rem .5rem 0 0;padding:.5rem 1rem}code{font-size:.85em}.err{color:#b42318}";
 
+/// The authorization error page's CSP: nothing but its inline style.
+const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'";
+
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
@@ -482,7 +486,10 @@ fn page(title: &str, body: &str) -> String {
 fn error_page(status: StatusCode, message: &str) -> Response {
     (
         status,
-        [(header::CACHE_CONTROL, "no-store")],
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::CONTENT_SECURITY_POLICY, PAGE_CSP),
+        ],
         Html(page(
             "Sandbox EHR: authorization error",
             &format!("<p class=\"err\">{}</p>", html_escape(message)),
@@ -507,7 +514,7 @@ fn options(items: &[(String, String)]) -> String {
 
 fn sign_in_page(
     base: &str,
-    client_name: &str,
+    pending: &Pending,
     granted: &ScopeSet,
     request_id: &str,
     csrf: &str,
@@ -532,18 +539,28 @@ fn sign_in_page(
          <button type=\"submit\" name=\"action\" value=\"approve\">Sign in and allow</button>\
          <button type=\"submit\" name=\"action\" value=\"deny\" formnovalidate>Deny</button>\
          </form>",
-        client = html_escape(client_name),
+        client = html_escape(&pending.client.name),
         scope = html_escape(&granted.to_string()),
         base = html_escape(base),
         request = html_escape(request_id),
         csrf = html_escape(csrf),
         practitioners = options(practitioners),
     );
+    // The page's own CSP (so a host's default policy, such as CloudCGM's `form-action 'self'` when the sandbox
+    // is mounted, never applies): Chromium checks `form-action` on the redirect that follows the POST, so the
+    // client's redirect origin must be allowed or the code never reaches the app.
+    let redirect_origin =
+        crate::sandbox::ui::html::origin_of(&pending.redirect_uri).unwrap_or_default();
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {redirect_origin}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
     (
         [
-            (header::CACHE_CONTROL, "no-store"),
+            (header::CACHE_CONTROL, "no-store".to_string()),
             // The sign-in page must not be framed by another site (clickjacking).
-            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_FRAME_OPTIONS, "DENY".to_string()),
+            (header::CONTENT_SECURITY_POLICY, csp),
         ],
         Html(page("Sandbox EHR: sign in", &body)),
     )

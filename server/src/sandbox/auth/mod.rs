@@ -311,16 +311,28 @@ pub async fn authenticate(state: &SandboxState, headers: &HeaderMap) -> Result<G
 /// `/fhir/.well-known/smart-configuration`, `/auth/authorize`, `/auth/token`, `/auth/jwks` and the
 /// authorization pages (relative to `/sandbox`).
 pub fn router() -> Router<SandboxState> {
+    pages_router().merge(api_router())
+}
+
+/// What a browser navigates to: the authorization endpoint and the standalone sign-in form.
+pub fn pages_router() -> Router<SandboxState> {
     Router::new()
-        .route(
-            "/fhir/.well-known/smart-configuration",
-            get(discovery::smart_configuration),
-        )
         .route(
             "/auth/authorize",
             get(authorize::authorize_get).post(authorize::authorize_post),
         )
         .route("/auth/signin", post(authorize::sign_in))
+}
+
+/// What an app calls with `fetch`, possibly from another origin (a browser-only public client such as
+/// fhirclient): discovery, the token endpoint, the JWKS and the style document. The sandbox puts CORS on
+/// these ([`crate::sandbox::cors`]), never on the pages.
+pub fn api_router() -> Router<SandboxState> {
+    Router::new()
+        .route(
+            "/fhir/.well-known/smart-configuration",
+            get(discovery::smart_configuration),
+        )
         .route("/auth/token", post(token::token))
         .route("/auth/jwks", get(discovery::jwks))
         .route("/auth/smart-style.json", get(discovery::smart_style))

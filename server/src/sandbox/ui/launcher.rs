@@ -1,5 +1,5 @@
-//! The launcher (`GET /`, `GET /ehr`): the demo user picks a practitioner to act as, a patient and an app,
-//! and opens the chart (`GET /ehr/open` redirects to the chart's own URL).
+//! The launcher (`GET /ehr`; `GET /` redirects here): the demo user picks a practitioner to act as, a
+//! patient and an app, and opens the chart (`GET /ehr/open` redirects to the chart's own URL).
 
 use super::html::{self, esc, pct, Context};
 use super::{view, Failure, PageError};

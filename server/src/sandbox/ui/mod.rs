@@ -9,20 +9,23 @@ mod chart;
 mod documents;
 pub mod html;
 mod launcher;
-mod orders;
+pub(crate) mod orders;
 mod view;
 
 use super::fhir::store::{FhirStoreError, Stored};
 use super::SandboxState;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use html::esc;
 
 pub fn router() -> Router<SandboxState> {
     Router::new()
-        .route("/", get(launcher::launcher))
+        .route(
+            "/",
+            get(|| async { Redirect::to(crate::sandbox::LAUNCHER_PATH) }),
+        )
         .route("/ehr", get(launcher::launcher))
         .route("/ehr/open", get(launcher::open_chart))
         .route("/static/ehr.css", get(html::stylesheet))

@@ -71,15 +71,15 @@ fn fields(form: &Pairs, key: &str) -> Vec<String> {
 // ---------------------------------------------------------------------------------------------------------
 // Form input, as typed
 
-/// One schedule block of the standing-order form, as typed.
+/// One schedule block of the standing-order form, as typed (also how the seed data describes its orders).
 #[derive(Debug, Clone, Default)]
-struct ScheduleInput {
-    period_value: String,
-    period_unit: String,
-    lookback_value: String,
-    lookback_unit: String,
+pub(crate) struct ScheduleInput {
+    pub(crate) period_value: String,
+    pub(crate) period_unit: String,
+    pub(crate) lookback_value: String,
+    pub(crate) lookback_unit: String,
     /// Short names (`cgm-summary`) or full canonicals.
-    profiles: Vec<String>,
+    pub(crate) profiles: Vec<String>,
 }
 
 impl ScheduleInput {
@@ -233,8 +233,8 @@ fn profile_canonicals(profiles: &[String], what: &str, errors: &mut Vec<String>)
     out
 }
 
-/// The `data-submission-schedule` extensions, or what to fix.
-fn schedule_extensions(inputs: &[ScheduleInput]) -> Result<Vec<Value>, Vec<String>> {
+/// The `data-submission-schedule` extensions (ORD-2, ORD-3), or what to fix.
+pub(crate) fn schedule_extensions(inputs: &[ScheduleInput]) -> Result<Vec<Value>, Vec<String>> {
     let mut errors = Vec::new();
     let mut extensions = Vec::new();
     let used: Vec<(usize, &ScheduleInput)> = inputs
@@ -319,15 +319,31 @@ fn one_time_extension(input: &OneTimeInput) -> Result<Value, Vec<String>> {
 }
 
 fn new_order(subject: &ChartSubject, code: &str, extensions: Vec<Value>) -> Value {
+    build_order(
+        &subject.patient.id,
+        &subject.practitioner.id,
+        code,
+        extensions,
+    )
+}
+
+/// An active CGM order in the shape of the IG examples (ORD-1, ORD-4): `status`, `intent` `order`, `code`,
+/// `subject`, with the schedule or period only in `extensions`, plus `requester` and `authoredOn` (now).
+pub(crate) fn build_order(
+    patient_id: &str,
+    practitioner_id: &str,
+    code: &str,
+    extensions: Vec<Value>,
+) -> Value {
     json!({
         "resourceType": "ServiceRequest",
         "extension": extensions,
         "status": "active",
         "intent": "order",
         "code": {"coding": [{"system": CGM_CODE_SYSTEM, "code": code}]},
-        "subject": {"reference": format!("Patient/{}", subject.patient.id)},
+        "subject": {"reference": format!("Patient/{patient_id}")},
         "authoredOn": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "requester": {"reference": format!("Practitioner/{}", subject.practitioner.id)},
+        "requester": {"reference": format!("Practitioner/{practitioner_id}")},
     })
 }
 
