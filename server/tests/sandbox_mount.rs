@@ -72,7 +72,8 @@ fn first_choice(html: &str, name: &str) -> String {
     let at = html.find(&marker).expect("a choice");
     let rest = &html[at..];
     let value = rest.find("value=\"").expect("a value") + 7;
-    rest[value..value + 24].to_string()
+    let len = rest[value..].find('"').expect("a closing quote");
+    rest[value..value + len].to_string()
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 //! Idempotent: every seeded resource carries an identifier (MRN, NPI-style number, order number) and is
 //! looked up by it first, so seeding again creates nothing. Ids are whatever [`FhirStore::create`] assigns.
 
-use super::fhir::store::{find_by_identifier, FhirStore, FhirStoreError, Stored};
+use super::fhir::store::{FhirStore, FhirStoreError, Stored};
 use super::ui::orders::{build_order, schedule_extensions, ScheduleInput, STANDING_ORDER};
 use cloudcgm::demo::{demo_patients, DemoPatient};
 use serde_json::{json, Value};
@@ -142,10 +142,9 @@ async fn ensure(
     make: impl FnOnce() -> Value,
     outcome: &mut SeedOutcome,
 ) -> Result<Stored, FhirStoreError> {
-    let found = {
-        let mut conn = store.db.acquire().await?;
-        find_by_identifier(&mut conn, resource_type, Some(system), value).await?
-    };
+    let found = store
+        .find_by_identifier(resource_type, system, value)
+        .await?;
     if let Some(existing) = found.into_iter().next() {
         outcome.existing += 1;
         return Ok(existing);
@@ -260,7 +259,7 @@ mod tests {
             assert_eq!(text(&p.body, "/identifier/0/value"), mrn(demo.key));
             assert_eq!(text(&p.body, "/identifier/0/type/coding/0/code"), "MR");
             assert_ne!(p.id, demo.key, "the sandbox assigns its own ids");
-            assert_eq!(p.id.len(), 24);
+            assert_eq!(p.id.len(), 32);
         }
         let mut mrns: Vec<String> = demos.iter().map(|d| mrn(d.key)).collect();
         mrns.sort();

@@ -147,7 +147,7 @@ pub fn capability_statement(fhir_base: &str, authorize: &str, token: &str) -> Va
                         {"url": "token", "valueUri": token}
                     ]
                 }],
-                "cors": false,
+                "cors": true,
                 "service": [{
                     "coding": [{
                         "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",

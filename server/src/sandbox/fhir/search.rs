@@ -747,8 +747,16 @@ fn push_order(qb: &mut QueryBuilder<'_, Sqlite>, resource_type: &str, sort: &[(S
         }
         qb.push(if *desc { " DESC, " } else { " ASC, " });
     }
-    // Ties (and the default order) are broken stably: pages never overlap or skip.
-    qb.push("r.last_updated ASC, r.id ASC");
+    // Ties (and the default order) are broken stably, so pages never overlap or skip. Ids increase in creation
+    // order (store::new_id), so resources written in the same millisecond follow `-_lastUpdated` too.
+    let newest_first = sort
+        .iter()
+        .any(|(key, desc)| matches!(key, SortKey::LastUpdated) && *desc);
+    qb.push(if newest_first {
+        "r.id DESC"
+    } else {
+        "r.last_updated ASC, r.id ASC"
+    });
 }
 
 /// The matching resources' total and the requested page, in order.

@@ -10,6 +10,7 @@ use chrono::{SecondsFormat, Utc};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{json, Value};
 use sqlx::{SqliteConnection, SqlitePool};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 #[derive(Clone)]
 pub struct FhirStore {
@@ -76,16 +77,25 @@ pub enum FhirStoreError {
     Invalid(String),
 }
 
-/// A fresh logical id: the creation time in milliseconds (12 hex digits) and 64 random bits (16 hex digits).
-/// Valid as a FHIR id, unguessable, never a client's id; the time prefix makes a submission's inserts land
-/// together at the end of the primary-key B-tree instead of all over it.
+/// A fresh logical id: a process-wide increasing stamp (creation milliseconds shifted left 20 bits, plus a
+/// sequence within the millisecond; 16 hex digits) and 64 random bits (16 hex digits). Valid as a FHIR id,
+/// unguessable, never a client's id. Ids sort in creation order, so resources written in the same millisecond
+/// (a whole submission) still list in the order they were sent, and a submission's inserts land together at
+/// the end of the primary-key B-tree instead of all over it.
 pub fn new_id() -> String {
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = (Utc::now().timestamp_millis().max(0) as u64) << 20;
+    let previous = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(now.max(last + 1))
+        })
+        .unwrap_or(now);
+    let stamp = now.max(previous + 1);
     let mut bytes = [0u8; 8];
     SystemRandom::new()
         .fill(&mut bytes)
         .expect("the system random generator is available");
-    let ms = Utc::now().timestamp_millis().max(0) as u64 & 0xffff_ffff_ffff;
-    let mut id = format!("{ms:012x}");
+    let mut id = format!("{stamp:016x}");
     for b in bytes {
         id.push_str(&format!("{b:02x}"));
     }
@@ -468,6 +478,29 @@ impl FhirStore {
         row.map(stored).transpose()
     }
 
+    /// Resources of `resource_type` carrying identifier `system|value`, in any compartment (for the EHR's own
+    /// bookkeeping such as seeding; submissions use the compartment-bound [`identifier_hits`]).
+    pub async fn find_by_identifier(
+        &self,
+        resource_type: &str,
+        system: &str,
+        value: &str,
+    ) -> Result<Vec<Stored>, FhirStoreError> {
+        let rows: Vec<(String, String, i64, String, String)> = sqlx::query_as(
+            "SELECT r.type, r.id, r.version, r.last_updated, r.body FROM resources r \
+             WHERE r.type = ? AND r.id IN (SELECT id FROM search_index \
+               WHERE type = ? AND param = 'identifier' AND value = ? AND system = ?) \
+             ORDER BY r.id",
+        )
+        .bind(resource_type)
+        .bind(resource_type)
+        .bind(value)
+        .bind(system)
+        .fetch_all(&self.db)
+        .await?;
+        rows.into_iter().map(stored).collect()
+    }
+
     /// Every resource of a type, oldest first (small types only: Patient, Practitioner).
     pub async fn list(&self, resource_type: &str) -> Result<Vec<Stored>, FhirStoreError> {
         let rows: Vec<(String, String, i64, String, String)> = sqlx::query_as(
@@ -614,7 +647,7 @@ mod tests {
             "code":{"coding":[{"system":"http://loinc.org","code":"99504-3"}]}});
         let a = s.create(obs.clone()).await.unwrap();
         assert_ne!(a.id, "client-id", "client ids are never kept");
-        assert_eq!(a.id.len(), 28);
+        assert_eq!(a.id.len(), 32);
         assert_eq!(a.body["meta"]["versionId"], "1");
         assert_eq!(a.body["meta"]["profile"][0], "p", "other meta is kept");
         let mut conn = s.db.acquire().await.unwrap();
