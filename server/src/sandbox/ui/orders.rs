@@ -1,10 +1,13 @@
 //! The orders page (`/ehr/{practitioner}/patients/{patient}/orders`): the patient's CGM data-submission
 //! ServiceRequests (standing and one-time, DIGEST §4.15–4.16), and forms that create them, edit them (a new
 //! version), put them on hold, resume and cancel them. Every POST passes the cross-site check and answers
-//! with a 303; bad input re-renders the form with what was typed and a message, and stores nothing.
+//! with a 303; bad input re-renders the form with what was typed and a message, and stores nothing. Before
+//! anything is stored it passes the same IG profile check as the FHIR API's ServiceRequest writes (VAL-10,
+//! ORD-1…4), so the EHR never holds an order a submitter would have to reject.
 
 use super::html::{self, esc, pct, Context};
 use super::{or_dash, same_origin, view, ChartSubject, Failure, PageError, Tab};
+use crate::sandbox::fhir::rest::order_issues;
 use crate::sandbox::fhir::store::Stored;
 use crate::sandbox::SandboxState;
 use axum::extract::{Form, Path, State};
@@ -359,6 +362,24 @@ fn extensions<'a>(order: &'a Value, url: &'a str) -> impl Iterator<Item = &'a Va
         .into_iter()
         .flatten()
         .filter(move |e| view::text(e, "url") == url)
+}
+
+/// What the IG profile (or R4) rejects in an order about to be stored, as messages for the form.
+fn profile_errors(order: &Value) -> Vec<String> {
+    order_issues(order)
+        .into_iter()
+        .filter(|i| i.is_error())
+        .map(|i| match i.expression {
+            Some(at) => format!(
+                "The order does not conform to its IG profile at {at}: {}",
+                i.diagnostics
+            ),
+            None => format!(
+                "The order does not conform to its IG profile: {}",
+                i.diagnostics
+            ),
+        })
+        .collect()
 }
 
 fn order_kind(order: &Value) -> Option<&'static str> {
@@ -779,6 +800,21 @@ pub async fn create_standing(
         match schedule_extensions(&inputs) {
             Ok(extensions) => {
                 let order = new_order(&subject, STANDING_ORDER, extensions);
+                let problems = profile_errors(&order);
+                if !problems.is_empty() {
+                    let forms = OrdersForms {
+                        standing: padded(inputs),
+                        standing_errors: problems,
+                        ..OrdersForms::default()
+                    };
+                    return render_orders(
+                        &state,
+                        &subject,
+                        forms,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await;
+                }
                 let stored = store_new(&state, order).await?;
                 Ok(redirect_to_orders(&state, &subject, &stored.id))
             }
@@ -810,6 +846,21 @@ pub async fn create_one_time(
         match one_time_extension(&input) {
             Ok(extension) => {
                 let order = new_order(&subject, ONE_TIME_ORDER, vec![extension]);
+                let problems = profile_errors(&order);
+                if !problems.is_empty() {
+                    let forms = OrdersForms {
+                        one_time: input,
+                        one_time_errors: problems,
+                        ..OrdersForms::default()
+                    };
+                    return render_orders(
+                        &state,
+                        &subject,
+                        forms,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await;
+                }
                 let stored = store_new(&state, order).await?;
                 Ok(redirect_to_orders(&state, &subject, &stored.id))
             }
@@ -1012,10 +1063,13 @@ pub async fn save_edit(
                 StatusCode::CONFLICT,
             ));
         }
-        let updated = if kind == STANDING_ORDER {
+        let (updated, typed) = if kind == STANDING_ORDER {
             let inputs = schedules_from_form(&form);
             match schedule_extensions(&inputs) {
-                Ok(exts) => replace_extensions(&order.body, SCHEDULE_URL, exts),
+                Ok(exts) => (
+                    replace_extensions(&order.body, SCHEDULE_URL, exts),
+                    EditInput::Standing(padded(inputs)),
+                ),
                 Err(errors) => {
                     let typed = Some(EditInput::Standing(padded(inputs)));
                     return Ok(render_edit(
@@ -1032,7 +1086,10 @@ pub async fn save_edit(
         } else {
             let input = OneTimeInput::from_form(&form);
             match one_time_extension(&input) {
-                Ok(ext) => replace_extensions(&order.body, ONE_TIME_URL, vec![ext]),
+                Ok(ext) => (
+                    replace_extensions(&order.body, ONE_TIME_URL, vec![ext]),
+                    EditInput::OneTime(input),
+                ),
                 Err(errors) => {
                     let typed = Some(EditInput::OneTime(input));
                     return Ok(render_edit(
@@ -1047,6 +1104,18 @@ pub async fn save_edit(
                 }
             }
         };
+        let problems = profile_errors(&updated);
+        if !problems.is_empty() {
+            return Ok(render_edit(
+                &state,
+                &subject,
+                &order,
+                kind,
+                problems,
+                Some(typed),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ));
+        }
         state
             .fhir
             .update("ServiceRequest", &order.id, updated)
@@ -1095,6 +1164,18 @@ pub async fn set_status(
         let mut updated = order.body.clone();
         if let Some(obj) = updated.as_object_mut() {
             obj.insert("status".into(), Value::String(wanted.to_string()));
+        }
+        let problems = profile_errors(&updated);
+        if !problems.is_empty() {
+            return Ok(render_edit(
+                &state,
+                &subject,
+                &order,
+                kind,
+                problems,
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ));
         }
         state
             .fhir
