@@ -1,8 +1,9 @@
 //! What the sandbox EHR says in FHIR, collected for an independent validator: the IG's example Bundle and
 //! submissions built to be refused (per entry and as a whole) go to `$submit-cgm-bundle` over real HTTP, and
 //! every answer body (transaction-response Bundles, OperationOutcomes) and every resource stored on the way
-//! is written, one file per resource, into `$CARGO_TARGET_TMPDIR/fhir-conformance/`. `.ci/fhir-validator`
-//! then parses each file with fhir.resources (FHIR R4) in `tools/fhir-validate`.
+//! is written, one file per resource, into `$CARGO_TARGET_TMPDIR/fhir-conformance/`; so is what the read and
+//! search API answers about the result (metadata, reads, paged searchsets, an order create, its errors).
+//! `.ci/fhir-validator` then parses each file with fhir.resources (FHIR R4) in `tools/fhir-validate`.
 //!
 //! The test asserts the essentials itself (statuses, resourceType), so it fails on its own; the behaviour
 //! behind each status is tested in sandbox_submit.rs. Tokens are minted straight into the token table.
@@ -108,6 +109,24 @@ struct Answer {
 }
 
 impl Answer {
+    async fn of(res: reqwest::Response) -> Answer {
+        let status = res.status();
+        let content_type = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        let text = res.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            content_type,
+            text,
+            body,
+        }
+    }
+
     fn statuses(&self) -> Vec<u16> {
         self.body["entry"]
             .as_array()
@@ -171,22 +190,31 @@ impl Receiver {
         if let Some(t) = token {
             req = req.bearer_auth(t);
         }
-        let res = req.send().await.expect("request");
-        let status = res.status();
-        let content_type = res
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string();
-        let text = res.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
-            status,
-            content_type,
-            text,
-            body,
+        Answer::of(req.send().await.expect("request")).await
+    }
+
+    /// GET `{origin}/sandbox/fhir/{path}` (or an absolute URL, for a paging link).
+    async fn get(&self, path: &str, token: Option<&str>) -> Answer {
+        let url = if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}/sandbox/fhir/{path}", self.origin)
+        };
+        let mut req = self.http.get(url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
         }
+        Answer::of(req.send().await.expect("request")).await
+    }
+
+    async fn post_json(&self, path: &str, token: &str, body: &Value) -> Answer {
+        let req = self
+            .http
+            .post(format!("{}/sandbox/fhir/{path}", self.origin))
+            .bearer_auth(token)
+            .header("content-type", "application/fhir+json")
+            .body(body.to_string());
+        Answer::of(req.send().await.expect("request")).await
     }
 
     async fn submit(&self, token: &str, bundle: &Value) -> Answer {
@@ -277,6 +305,7 @@ async fn every_answer_and_stored_resource_is_written_out_for_the_independent_fhi
     assert_eq!(a.body["type"], "transaction-response");
     assert_eq!(a.statuses(), vec![201; 9], "{}", a.text);
     out.stored("01-ig-example", &r, &a).await;
+    let ig_locations = a.locations();
 
     // One Bundle refused and accepted entry by entry: every per-entry status the receiver answers, with the
     // OperationOutcomes inside `response.outcome`.
@@ -432,7 +461,109 @@ async fn every_answer_and_stored_resource_is_written_out_for_the_independent_fhi
         "OperationOutcome",
     );
 
-    // 13 answers; 9 stored from the example, 5 locations in the per-entry Bundle (the repeat points at the
+    // The read/search API over what was submitted above (docs/sandbox-fhir-api.md).
+    let a = r.get("metadata", None).await;
+    out.answer("14-metadata", &a, StatusCode::OK, "CapabilityStatement");
+    assert_eq!(a.body["fhirVersion"], "4.0.1");
+    let read = r.token("cloudcgm", "patient/*.rs", Some(PATIENT)).await;
+    let a = r.get(&format!("Patient/{PATIENT}"), Some(&read)).await;
+    out.answer("15-read-patient", &a, StatusCode::OK, "Patient");
+    assert_eq!(a.body["id"], PATIENT);
+    let (_, reading_location) = &ig_locations[READING];
+    let a = r.get(reading_location, Some(&read)).await;
+    out.answer("16-vread-observation", &a, StatusCode::OK, "Observation");
+    let a = r
+        .get(
+            reading_location.trim_end_matches("/_history/1"),
+            Some(&read),
+        )
+        .await;
+    out.answer("17-read-observation", &a, StatusCode::OK, "Observation");
+    // 8 Observations from the example, 2 from the per-entry Bundle: two pages of 5.
+    let a = r
+        .get(
+            &format!("Observation?patient={PATIENT}&_count=5"),
+            Some(&read),
+        )
+        .await;
+    out.answer("18-search-observation-page1", &a, StatusCode::OK, "Bundle");
+    assert_eq!(
+        (&a.body["type"], &a.body["total"]),
+        (&json!("searchset"), &json!(10))
+    );
+    assert_eq!(a.body["entry"].as_array().map(Vec::len), Some(5));
+    let next = a.body["link"]
+        .as_array()
+        .and_then(|links| links.iter().find(|l| l["relation"] == "next"))
+        .and_then(|l| l["url"].as_str())
+        .expect("a next link")
+        .to_string();
+    let a = r.get(&next, Some(&read)).await;
+    out.answer("19-search-observation-page2", &a, StatusCode::OK, "Bundle");
+    assert_eq!(a.body["entry"].as_array().map(Vec::len), Some(5));
+    let a = r
+        .get(
+            &format!("Observation?patient={PATIENT}&code=http://loinc.org%7C99504-3&_count=0"),
+            Some(&read),
+        )
+        .await;
+    out.answer("20-search-count-only", &a, StatusCode::OK, "Bundle");
+    assert_eq!(a.body["total"], 3, "three readings: {}", a.text);
+    let a = r
+        .post_json(
+            "ServiceRequest",
+            &r.patient_token().await,
+            &mine(ORDER, "subject"),
+        )
+        .await;
+    out.answer("21-create-order", &a, StatusCode::CREATED, "ServiceRequest");
+    for (i, t) in ["DiagnosticReport", "Device", "ServiceRequest"]
+        .iter()
+        .enumerate()
+    {
+        let a = r.get(&format!("{t}?patient={PATIENT}"), Some(&read)).await;
+        out.answer(
+            &format!("{}-search-{t}", 22 + i),
+            &a,
+            StatusCode::OK,
+            "Bundle",
+        );
+        assert_eq!(
+            a.body["total"],
+            if *t == "ServiceRequest" { 2 } else { 1 },
+            "{t}"
+        );
+    }
+    let a = r.get("Observation/nope", Some(&read)).await;
+    out.answer(
+        "25-read-unknown-id",
+        &a,
+        StatusCode::NOT_FOUND,
+        "OperationOutcome",
+    );
+    let a = r.get("Patient/other", Some(&read)).await;
+    out.answer(
+        "26-read-other-patient",
+        &a,
+        StatusCode::FORBIDDEN,
+        "OperationOutcome",
+    );
+    let a = r.get("Observation?bogus=1", Some(&read)).await;
+    out.answer(
+        "27-search-unknown-parameter",
+        &a,
+        StatusCode::BAD_REQUEST,
+        "OperationOutcome",
+    );
+    let a = r.get(&format!("Observation?patient={PATIENT}"), None).await;
+    out.answer(
+        "28-search-no-token",
+        &a,
+        StatusCode::UNAUTHORIZED,
+        "OperationOutcome",
+    );
+
+    // 28 answers; 9 stored from the example, 5 locations in the per-entry Bundle (the repeat points at the
     // first reading again).
-    assert_eq!(out.count, 13 + 9 + 5, "artifacts in {}", out.dir.display());
+    assert_eq!(out.count, 28 + 9 + 5, "artifacts in {}", out.dir.display());
 }
