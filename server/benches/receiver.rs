@@ -23,9 +23,9 @@ fn bundle(patient: &str) -> Vec<u8> {
             let value = 70 + (i * 37 % 180);
             json!({"fullUrl": format!("urn:uuid:00000000-0000-4000-8000-{i:012}"),
                 "request": {"method": "POST", "url": "Observation",
-                    "ifNoneExist": format!("identifier=https%3A%2F%2Fcloudcgm.example%2Fr%7C{i}")},
+                    "ifNoneExist": format!("identifier=https%3A%2F%2Fcloudcgm.example%2Fr%7C{patient}-{i}")},
                 "resource": {"resourceType": "Observation", "status": "final",
-                    "identifier": [{"system": "https://cloudcgm.example/r", "value": i.to_string()}],
+                    "identifier": [{"system": "https://cloudcgm.example/r", "value": format!("{patient}-{i}")}],
                     "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
                     "code": {"coding": [{"system": "http://loinc.org", "code": "99504-3", "display": "Glucose [Mass/volume] in Interstitial fluid"}]},
                     "subject": {"reference": format!("Patient/{patient}")},
