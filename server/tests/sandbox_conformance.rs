@@ -8,91 +8,16 @@
 //! The test asserts the essentials itself (statuses, resourceType), so it fails on its own; the behaviour
 //! behind each status is tested in sandbox_submit.rs. Tokens are minted straight into the token table.
 
-use axum::Router;
-use cloudcgm_server::sandbox::fhir::store;
-use cloudcgm_server::sandbox::{self, SandboxConfig, SandboxState};
+mod support;
+
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-const EXAMPLE: &str = include_str!("../../tests/fixtures/ig/Bundle-cgmDataSubmissionBundle.json");
-const DEVICE: &str = include_str!("../../tests/fixtures/ig/Device-cgmDeviceExample.json");
-const ORDER: &str = include_str!(
-    "../../tests/fixtures/ig/ServiceRequest-cgmDataSubmissionStandingOrderExample.json"
-);
-const WRITE_SCOPES: &str = "patient/Observation.c patient/DiagnosticReport.c patient/Device.c \
-                            patient/ServiceRequest.cr patient/Patient.r";
-/// The example Bundle's subject; created with this id so the example is submitted verbatim.
-const PATIENT: &str = "patientExample";
-const READING: usize = 8;
-
-struct Receiver {
-    origin: String,
-    state: SandboxState,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-async fn start_with(configure: impl FnOnce(&mut SandboxConfig)) -> Receiver {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db_url = format!("sqlite://{}/sandbox.db?mode=rwc", dir.path().display());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let mut config = SandboxConfig::new(format!("http://{addr}"), db_url);
-    config.submit_min_interval = Duration::ZERO;
-    configure(&mut config);
-    let state = SandboxState::open(config).await.expect("sandbox opens");
-    let mut conn = state.db.acquire().await.expect("conn");
-    for (id, mrn) in [(PATIENT, "MRN-1"), ("other", "MRN-2")] {
-        store::insert(
-            &mut conn,
-            id,
-            json!({"resourceType":"Patient","identifier":[{"system":"urn:mrn","value":mrn}],
-                   "name":[{"family":"Example"}]}),
-            "2024-01-01T00:00:00.000Z",
-        )
-        .await
-        .expect("patient");
-    }
-    drop(conn);
-    let app = Router::new().nest("/sandbox", sandbox::router(state.clone()));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Receiver {
-        origin: format!("http://{addr}"),
-        state,
-        http: reqwest::Client::new(),
-        _dir: dir,
-    }
-}
-
-fn example() -> Value {
-    serde_json::from_str(EXAMPLE).expect("example bundle")
-}
-
-/// A transaction Bundle of `resources`, each POSTed with a urn:uuid fullUrl.
-fn bundle_of(resources: Vec<Value>) -> Value {
-    let entry: Vec<Value> = resources
-        .into_iter()
-        .enumerate()
-        .map(|(i, r)| {
-            let t = r["resourceType"].as_str().unwrap().to_string();
-            json!({"fullUrl": format!("urn:uuid:00000000-0000-4000-8000-{i:012}"), "resource": r,
-                   "request": {"method": "POST", "url": t}})
-        })
-        .collect();
-    json!({"resourceType":"Bundle","type":"transaction","timestamp":"2024-05-02T14:30:00Z","entry":entry})
-}
-
-fn reading(value: &str) -> Value {
-    let mut r = example()["entry"][READING]["resource"].clone();
-    r.as_object_mut().unwrap().remove("id");
-    r["identifier"] =
-        json!([{"system":"https://cloudcgm.example/fhir/cgm/sensor-reading","value":value}]);
-    r
-}
+use support::{
+    bundle_of, example, mint_token, reading, start_with, Receiver, DEVICE, ORDER, PATIENT, READING,
+    WRITE_SCOPES,
+};
 
 fn mine(fixture: &str, reference_element: &str) -> Value {
     let mut r: Value = serde_json::from_str(fixture).expect("fixture");
@@ -159,22 +84,7 @@ impl Receiver {
     }
 
     async fn token(&self, client: &str, scope: &str, patient: Option<&str>) -> String {
-        let token = format!("test-token-{}", store::new_id());
-        let hash = cloudcgm_server::sandbox::auth::util::sha256_hex(&token);
-        sqlx::query(
-            "INSERT INTO auth_tokens (token_hash, kind, family, client_id, scope, patient, encounter, fhir_user, \
-             need_patient_banner, issued_at, expires_at) VALUES (?, 'access', ?, ?, ?, ?, NULL, NULL, 0, 0, ?)",
-        )
-        .bind(hash)
-        .bind(store::new_id())
-        .bind(client)
-        .bind(scope)
-        .bind(patient)
-        .bind(i64::MAX / 2)
-        .execute(&self.state.db)
-        .await
-        .expect("token");
-        token
+        mint_token(&self.state, client, scope, patient, None).await
     }
 
     async fn patient_token(&self) -> String {

@@ -5,17 +5,18 @@
 //! have their own tests in sandbox_auth.rs); one test obtains its token through a real EHR launch to show
 //! that the API accepts what the authorization server issues.
 
+mod support;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use cloudcgm_server::sandbox::auth::util::sha256_hex;
 use cloudcgm_server::sandbox::auth::LaunchContext;
-use cloudcgm_server::sandbox::fhir::store::{self, Stored};
-use cloudcgm_server::sandbox::{self, SandboxConfig, SandboxState};
+use cloudcgm_server::sandbox::fhir::store::Stored;
 use reqwest::header::{HeaderMap, CONTENT_TYPE, ETAG, LAST_MODIFIED, LOCATION, WWW_AUTHENTICATE};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use support::{mint_token, serve_sandbox, Served};
 
 const CGM: &str = "http://hl7.org/fhir/uv/cgm/CodeSystem/cgm";
 const LOINC: &str = "http://loinc.org";
@@ -23,34 +24,25 @@ const OBS_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-ca
 const USER_READ: &str = "user/*.rs";
 
 struct Api {
-    origin: String,
-    state: SandboxState,
+    served: Served,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+}
+
+impl std::ops::Deref for Api {
+    type Target = Served;
+    fn deref(&self) -> &Served {
+        &self.served
+    }
 }
 
 async fn start() -> Api {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let db = format!("sqlite://{}/sandbox.db?mode=rwc", dir.path().display());
-    let state = SandboxState::open(SandboxConfig::new(format!("http://{addr}"), db))
-        .await
-        .expect("sandbox opens");
-    let app = axum::Router::new().nest("/sandbox", sandbox::router(state.clone()));
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    // The limit on submissions is not what these tests are about.
+    let served = serve_sandbox(|_| {}).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    Api {
-        origin: format!("http://{addr}"),
-        state,
-        http,
-        _dir: dir,
-    }
+    Api { served, http }
 }
 
 /// A response as the tests look at it.
@@ -139,23 +131,7 @@ impl Api {
         patient: Option<&str>,
         fhir_user: Option<&str>,
     ) -> String {
-        let token = format!("test-token-{}", store::new_id());
-        let now = chrono::Utc::now().timestamp();
-        sqlx::query(
-            "INSERT INTO auth_tokens (token_hash, kind, family, client_id, scope, patient, encounter, fhir_user, \
-             need_patient_banner, issued_at, expires_at) VALUES (?, 'access', ?, 'test-app', ?, ?, NULL, ?, 0, ?, ?)",
-        )
-        .bind(sha256_hex(&token))
-        .bind(store::new_id())
-        .bind(scope)
-        .bind(patient)
-        .bind(fhir_user)
-        .bind(now)
-        .bind(now + 3600)
-        .execute(&self.state.db)
-        .await
-        .expect("mint token");
-        token
+        mint_token(&self.state, "test-app", scope, patient, fhir_user).await
     }
 
     async fn token(&self, scope: &str) -> String {

@@ -9,8 +9,9 @@
 //! the form carries a CSRF token bound to it).
 
 use super::super::SandboxState;
-use super::util::{html_escape, now, random_token, secrets_equal, sha256_hex, url_encode};
+use super::util::{now, random_token, secrets_equal, sha256_hex};
 use super::{AuthServer, Client, TokenContext, CODE_TTL_SECS, PENDING_TTL_SECS};
+use crate::sandbox::ui::html::{esc as html_escape, pct as url_encode};
 use axum::extract::{Form, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};

@@ -13,7 +13,8 @@ use super::index::{date_range, normalize_string, param_kind, ParamKind, SEARCHAB
 use super::rest::{check_format, in_reach, unsupported_type};
 use super::store::{new_id, now_instant, Stored};
 use crate::sandbox::auth::grant::{Access, Grant, Interaction};
-use crate::sandbox::auth::util::{form_decode, url_encode};
+use crate::sandbox::auth::util::form_decode;
+use crate::sandbox::ui::html::pct as url_encode;
 use crate::sandbox::SandboxState;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
