@@ -2,12 +2,14 @@
 //! file, driven with reqwest (redirects not followed). One positive test per flow and a negative test for
 //! every check docs/sandbox-smart.md lists.
 
+mod support;
+
 use axum::http::HeaderMap;
-use axum::Router;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use cloudcgm_server::sandbox::auth::{authenticate, AuthFailure, LaunchContext};
-use cloudcgm_server::sandbox::{self, SandboxConfig, SandboxState};
+use cloudcgm_server::sandbox::{self, SandboxState};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::{StatusCode, Url};
 use ring::rand::SystemRandom;
@@ -16,6 +18,7 @@ use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use support::{serve_sandbox, Served};
 
 const SIGNING_PEM: &str = include_str!("fixtures/sandbox-auth-signing-TEST-ONLY.pem");
 const CLIENT_RS_PEM: &str = include_str!("fixtures/sandbox-auth-client-rs384-TEST-ONLY.pem");
@@ -28,7 +31,7 @@ struct Sandbox {
     state: SandboxState,
     http: reqwest::Client,
     es_pkcs8: Vec<u8>,
-    _dir: tempfile::TempDir,
+    _served: Served,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -40,14 +43,8 @@ fn challenge(verifier: &str) -> String {
 }
 
 async fn start() -> Sandbox {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let db_url = format!("sqlite://{}/sandbox.db?mode=rwc", dir.path().display());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let config = SandboxConfig::new(format!("http://{addr}"), db_url);
-    let state = SandboxState::open(config).await.expect("sandbox opens");
+    let served = serve_sandbox(|_| {}).await;
+    let state = served.state.clone();
     // A fixed key: generating RSA keys in a debug build is slow.
     state
         .auth
@@ -121,18 +118,16 @@ async fn start() -> Sandbox {
             .expect("register");
     }
 
-    let app = Router::new().nest("/sandbox", sandbox::router(state.clone()));
-    tokio::spawn(async move { axum::serve(listener, app).await });
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("http client");
     Sandbox {
-        origin: format!("http://{addr}"),
+        origin: served.origin.clone(),
         state,
         http,
         es_pkcs8,
-        _dir: dir,
+        _served: served,
     }
 }
 
