@@ -358,6 +358,37 @@ async fn check_write(
     Ok(())
 }
 
+/// The checks every write starts with: a served type (404), the one writable type (405 naming what `path`
+/// allows), a valid token (401) that grants `interaction` on ServiceRequest at all (403).
+async fn write_grant(
+    state: &SandboxState,
+    resource_type: &str,
+    path: &str,
+    method: &Method,
+    headers: &HeaderMap,
+    interaction: Interaction,
+) -> Result<Grant, Response> {
+    if !SEARCHABLE_TYPES.contains(&resource_type) {
+        return Err(unsupported_type(resource_type));
+    }
+    if resource_type != WRITABLE {
+        return Err(method_not_allowed(method, path, "GET"));
+    }
+    let grant = require_grant(state, headers).await?;
+    if grant.access(interaction, WRITABLE) == Access::Denied {
+        let (verb, letter) = if interaction == Interaction::Create {
+            ("create", "c")
+        } else {
+            ("update", "u")
+        };
+        return Err(forbidden(format!(
+            "the access token grants no {verb} on ServiceRequest: it needs a ServiceRequest scope with the \
+             {letter} (or v1 write) permission"
+        )));
+    }
+    Ok(grant)
+}
+
 /// `POST /fhir/{type}`: creates a ServiceRequest (201 with `Location`, `ETag` and the stored resource);
 /// 405 for the other served types.
 pub async fn create(
@@ -367,22 +398,20 @@ pub async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !SEARCHABLE_TYPES.contains(&resource_type.as_str()) {
-        return unsupported_type(&resource_type);
-    }
-    if resource_type != WRITABLE {
-        return method_not_allowed(&method, &format!("/{resource_type}"), "GET");
-    }
-    let grant = match require_grant(&state, &headers).await {
+    let path = format!("/{resource_type}");
+    let grant = match write_grant(
+        &state,
+        &resource_type,
+        &path,
+        &method,
+        &headers,
+        Interaction::Create,
+    )
+    .await
+    {
         Ok(g) => g,
         Err(response) => return response,
     };
-    if grant.access(Interaction::Create, WRITABLE) == Access::Denied {
-        return forbidden(
-            "the access token grants no create on ServiceRequest: it needs a ServiceRequest scope with the c \
-             (or v1 write) permission",
-        );
-    }
     if headers.contains_key("if-none-exist") {
         return error(
             StatusCode::BAD_REQUEST,
@@ -438,22 +467,20 @@ pub async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !SEARCHABLE_TYPES.contains(&resource_type.as_str()) {
-        return unsupported_type(&resource_type);
-    }
-    if resource_type != WRITABLE {
-        return method_not_allowed(&method, &format!("/{resource_type}/{{id}}"), "GET");
-    }
-    let grant = match require_grant(&state, &headers).await {
+    let path = format!("/{resource_type}/{{id}}");
+    let grant = match write_grant(
+        &state,
+        &resource_type,
+        &path,
+        &method,
+        &headers,
+        Interaction::Update,
+    )
+    .await
+    {
         Ok(g) => g,
         Err(response) => return response,
     };
-    if grant.access(Interaction::Update, WRITABLE) == Access::Denied {
-        return forbidden(
-            "the access token grants no update on ServiceRequest: it needs a ServiceRequest scope with the u \
-             (or v1 write) permission",
-        );
-    }
     let expected = match if_match(&headers) {
         Ok(v) => v,
         Err(response) => return *response,

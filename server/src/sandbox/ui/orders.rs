@@ -381,6 +381,16 @@ fn extensions<'a>(order: &'a Value, url: &'a str) -> impl Iterator<Item = &'a Va
 }
 
 /// What the IG profile (or R4) rejects in an order about to be stored, as messages for the form.
+/// The order when the IG profile accepts it, else the errors to show on the form.
+fn valid(order: Value) -> Result<Value, Vec<String>> {
+    let problems = profile_errors(&order);
+    if problems.is_empty() {
+        Ok(order)
+    } else {
+        Err(problems)
+    }
+}
+
 fn profile_errors(order: &Value) -> Vec<String> {
     order_issues(order)
         .into_iter()
@@ -813,24 +823,10 @@ pub async fn create_standing(
         same_origin(&state, &headers)?;
         let subject = ChartSubject::load(&state, &practitioner, &patient).await?;
         let inputs = schedules_from_form(&form);
-        match schedule_extensions(&inputs) {
-            Ok(extensions) => {
-                let order = new_order(&subject, STANDING_ORDER, extensions);
-                let problems = profile_errors(&order);
-                if !problems.is_empty() {
-                    let forms = OrdersForms {
-                        standing: padded(inputs),
-                        standing_errors: problems,
-                        ..OrdersForms::default()
-                    };
-                    return render_orders(
-                        &state,
-                        &subject,
-                        forms,
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                    )
-                    .await;
-                }
+        let order = schedule_extensions(&inputs)
+            .and_then(|extensions| valid(new_order(&subject, STANDING_ORDER, extensions)));
+        match order {
+            Ok(order) => {
                 let stored = store_new(&state, order).await?;
                 Ok(redirect_to_orders(&state, &subject, &stored.id))
             }
@@ -859,24 +855,10 @@ pub async fn create_one_time(
         same_origin(&state, &headers)?;
         let subject = ChartSubject::load(&state, &practitioner, &patient).await?;
         let input = OneTimeInput::from_form(&form);
-        match one_time_extension(&input) {
-            Ok(extension) => {
-                let order = new_order(&subject, ONE_TIME_ORDER, vec![extension]);
-                let problems = profile_errors(&order);
-                if !problems.is_empty() {
-                    let forms = OrdersForms {
-                        one_time: input,
-                        one_time_errors: problems,
-                        ..OrdersForms::default()
-                    };
-                    return render_orders(
-                        &state,
-                        &subject,
-                        forms,
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                    )
-                    .await;
-                }
+        let order = one_time_extension(&input)
+            .and_then(|extension| valid(new_order(&subject, ONE_TIME_ORDER, vec![extension])));
+        match order {
+            Ok(order) => {
                 let stored = store_new(&state, order).await?;
                 Ok(redirect_to_orders(&state, &subject, &stored.id))
             }
