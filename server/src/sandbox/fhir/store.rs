@@ -5,7 +5,7 @@
 //! one transaction together with its log (RCV-5: accepted data is searchable at once, and nothing half-written
 //! is ever visible).
 
-use super::index::{index_rows, patient_of};
+use super::index::{index_rows, patient_of, IndexRow};
 use chrono::{SecondsFormat, Utc};
 use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{json, Value};
@@ -145,13 +145,15 @@ pub async fn insert(
 ) -> Result<Stored, FhirStoreError> {
     let resource_type = resource_type_of(&resource)?;
     stamp(&mut resource, id, 1, last_updated);
-    write(conn, &resource_type, id, 1, last_updated, &resource, false).await?;
+    let mut rows = vec![(resource_type, id.to_string(), resource)];
+    insert_stamped(conn, &mut rows, last_updated).await?;
+    let (resource_type, id, body) = rows.pop().expect("the row just inserted");
     Ok(Stored {
         resource_type,
-        id: id.to_string(),
+        id,
         version: 1,
         last_updated: last_updated.to_string(),
-        body: resource,
+        body,
     })
 }
 
@@ -179,16 +181,28 @@ pub async fn replace(
     let version = current + 1;
     let last_updated = now_instant();
     stamp(&mut resource, id, version, &last_updated);
-    write(
-        conn,
-        resource_type,
-        id,
-        version,
-        &last_updated,
-        &resource,
-        true,
+    sqlx::query("DELETE FROM search_index WHERE type = ? AND id = ?")
+        .bind(resource_type)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE resources SET version = ?, last_updated = ?, patient_id = ?, body = ? \
+         WHERE type = ? AND id = ?",
     )
+    .bind(version)
+    .bind(&last_updated)
+    .bind(patient_of(resource_type, &resource))
+    .bind(serde_json::to_string(&resource)?)
+    .bind(resource_type)
+    .bind(id)
+    .execute(&mut *conn)
     .await?;
+    let index: Vec<(String, String, IndexRow)> = index_rows(resource_type, &resource)
+        .into_iter()
+        .map(|row| (resource_type.to_string(), id.to_string(), row))
+        .collect();
+    insert_index(conn, &index).await?;
     Ok(Some(Stored {
         resource_type: resource_type.to_string(),
         id: id.to_string(),
@@ -196,67 +210,6 @@ pub async fn replace(
         last_updated,
         body: resource,
     }))
-}
-
-async fn write(
-    conn: &mut SqliteConnection,
-    resource_type: &str,
-    id: &str,
-    version: i64,
-    last_updated: &str,
-    resource: &Value,
-    existing: bool,
-) -> Result<(), FhirStoreError> {
-    let body = serde_json::to_string(resource)?;
-    let patient = patient_of(resource_type, resource);
-    if existing {
-        sqlx::query("DELETE FROM search_index WHERE type = ? AND id = ?")
-            .bind(resource_type)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query(
-            "UPDATE resources SET version = ?, last_updated = ?, patient_id = ?, body = ? \
-             WHERE type = ? AND id = ?",
-        )
-        .bind(version)
-        .bind(last_updated)
-        .bind(&patient)
-        .bind(&body)
-        .bind(resource_type)
-        .bind(id)
-        .execute(&mut *conn)
-        .await?;
-    } else {
-        sqlx::query(
-            "INSERT INTO resources (type, id, version, last_updated, patient_id, body) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .bind(version)
-        .bind(last_updated)
-        .bind(&patient)
-        .bind(&body)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for row in index_rows(resource_type, resource) {
-        sqlx::query(
-            "INSERT INTO search_index (type, id, param, system, value, lo_ms, hi_ms) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .bind(row.param)
-        .bind(row.system)
-        .bind(row.value)
-        .bind(row.lo_ms)
-        .bind(row.hi_ms)
-        .execute(&mut *conn)
-        .await?;
-    }
-    Ok(())
 }
 
 /// SQLite allows 32,766 bound values per statement; these chunk sizes stay well below it.
@@ -270,28 +223,40 @@ pub async fn insert_many(
     items: Vec<(String, Value)>,
     last_updated: &str,
 ) -> Result<(), FhirStoreError> {
-    let mut resource_rows = Vec::with_capacity(items.len());
-    let mut index = Vec::new();
+    let mut rows = Vec::with_capacity(items.len());
     for (id, mut resource) in items {
         let resource_type = resource_type_of(&resource)?;
         stamp(&mut resource, &id, 1, last_updated);
-        for row in index_rows(&resource_type, &resource) {
+        rows.push((resource_type, id, resource));
+    }
+    insert_stamped(conn, &mut rows, last_updated).await
+}
+
+/// Writes version-1 rows for `(type, id, resource)` already stamped with their id and meta, and their index
+/// rows. Sorts `rows` into key order: each B-tree page is filled once instead of being split again and again.
+async fn insert_stamped(
+    conn: &mut SqliteConnection,
+    rows: &mut [(String, String, Value)],
+    last_updated: &str,
+) -> Result<(), FhirStoreError> {
+    rows.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+    let mut resource_rows = Vec::with_capacity(rows.len());
+    let mut index = Vec::new();
+    for (resource_type, id, resource) in rows.iter() {
+        for row in index_rows(resource_type, resource) {
             index.push((resource_type.clone(), id.clone(), row));
         }
-        let patient = patient_of(&resource_type, &resource);
-        let body = serde_json::to_string(&resource)?;
+        let patient = patient_of(resource_type, resource);
+        let body = serde_json::to_string(resource)?;
         resource_rows.push((resource_type, id, patient, body));
     }
-    // Key order: each B-tree page is filled once instead of being split again and again.
-    resource_rows.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
-    index.sort_unstable_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
     for chunk in resource_rows.chunks(RESOURCE_ROWS_PER_INSERT) {
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO resources (type, id, version, last_updated, patient_id, body) ",
         );
         q.push_values(chunk, |mut b, (t, id, patient, body)| {
-            b.push_bind(t)
-                .push_bind(id)
+            b.push_bind(t.as_str())
+                .push_bind(id.as_str())
                 .push_bind(1_i64)
                 .push_bind(last_updated)
                 .push_bind(patient)
@@ -299,6 +264,14 @@ pub async fn insert_many(
         });
         q.build().execute(&mut *conn).await?;
     }
+    insert_index(conn, &index).await
+}
+
+/// Writes index rows `(type, id, row)`, already in key order, in chunks.
+async fn insert_index(
+    conn: &mut SqliteConnection,
+    index: &[(String, String, IndexRow)],
+) -> Result<(), FhirStoreError> {
     for chunk in index.chunks(INDEX_ROWS_PER_INSERT) {
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT INTO search_index (type, id, param, system, value, lo_ms, hi_ms) ",
