@@ -90,9 +90,10 @@ pub async fn receive(
 
     check_patients_and_scopes(&mut plan, &resources, ctx, &mut actions, &mut compartments);
     check_server_references(conn, &mut plan, ctx.patient).await?;
-    conditional_and_dedup(conn, &mut plan, &resources, &compartments, &mut actions).await?;
+    let lookups =
+        conditional_and_dedup(conn, &mut plan, &resources, &compartments, &mut actions).await?;
     settle_groups_and_dependencies(&mut plan, &actions);
-    dedup_within_bundle(&plan, &resources, &compartments, &mut actions);
+    dedup_within_bundle(&plan, &resources, &lookups, &compartments, &mut actions);
 
     let last_updated = store::now_instant();
     let mut to_insert = Vec::new();
@@ -409,7 +410,7 @@ async fn conditional_and_dedup(
     resources: &[Option<Value>],
     compartments: &[Option<String>],
     actions: &mut [Action],
-) -> Result<(), FhirStoreError> {
+) -> Result<Vec<Option<Lookup>>, FhirStoreError> {
     let n = plan.entries.len();
     let mut lookups: Vec<Option<Lookup>> = (0..n).map(|_| None).collect();
     for i in 0..n {
@@ -538,7 +539,7 @@ async fn conditional_and_dedup(
             }
         }
     }
-    Ok(())
+    Ok(lookups)
 }
 
 fn describe(key: &IdentifierKey) -> String {
@@ -594,6 +595,7 @@ fn settle_groups_and_dependencies(plan: &mut SubmissionPlan, actions: &[Action])
 fn dedup_within_bundle(
     plan: &SubmissionPlan,
     resources: &[Option<Value>],
+    lookups: &[Option<Lookup>],
     compartments: &[Option<String>],
     actions: &mut [Action],
 ) {
@@ -607,13 +609,11 @@ fn dedup_within_bundle(
             continue;
         };
         let resource_type = type_of(plan, i).to_string();
-        let keys = match plan.entries[i]
-            .if_none_exist
-            .as_deref()
-            .map(parse_if_none_exist)
-        {
-            Some(Ok(key)) => vec![key],
-            _ => dedup_keys(resource),
+        // The keys the database was searched for: the same identity within the Bundle.
+        let keys: Vec<&IdentifierKey> = match &lookups[i] {
+            Some(Lookup::Conditional(key)) => vec![key],
+            Some(Lookup::Dedup(keys)) => keys.iter().collect(),
+            None => Vec::new(),
         };
         let earlier = keys.iter().find_map(|k| {
             seen.get(&(
