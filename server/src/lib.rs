@@ -4,6 +4,7 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod demo_seed;
 pub mod report_view;
 pub mod sandbox;
