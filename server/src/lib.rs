@@ -8,6 +8,7 @@ pub mod crypto;
 pub mod demo_seed;
 pub mod report_view;
 pub mod sandbox;
+pub mod sharing_code;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
