@@ -9,6 +9,7 @@ pub mod demo_seed;
 pub mod report_view;
 pub mod sandbox;
 pub mod sharing_code;
+pub mod smart_client;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
