@@ -51,6 +51,9 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=pages::not_found::NotFound>
                     <Route path=path!("/") view=pages::home::HomePage/>
                     <Route path=path!("/patients/:id/report") view=pages::report::ReportPage/>
+                    <Route path=path!("/ehr/:ctx") view=pages::ehr::EhrPage/>
+                    <Route path=path!("/ehr/:ctx/admin") view=pages::admin::AdminPage/>
+                    <Route path=path!("/portal") view=pages::portal::PortalPage/>
                 </Routes>
             </main>
         </Router>

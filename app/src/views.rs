@@ -119,4 +119,103 @@ pub struct ReportView {
     pub agp_table: Vec<AgpRowView>,
     pub daily: Vec<DailyPanelView>,
     pub daily_total_days: usize,
+    /// The page this report lives at (`/patients/{id}/report` in demo mode, `/ehr/{handle}` inside an EHR
+    /// launch): the window and unit links stay on it.
+    pub base_path: String,
+}
+
+/// The EHR patient of a launch, as the EHR describes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EhrPatientView {
+    pub id: String,
+    pub name: Option<String>,
+    pub birth_date: Option<String>,
+}
+
+/// The CloudCGM patient an EHR patient is linked to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkedView {
+    pub patient_id: i64,
+    pub name: String,
+    pub birth_date: String,
+    pub linked_at: String,
+    pub linked_by: String,
+}
+
+/// What a page inside an EHR launch knows about its context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchView {
+    /// The EHR's `fhirUser` of the signed-in clinician.
+    pub user: String,
+    /// `admin` or `clinician`.
+    pub role: String,
+    pub practice: String,
+    /// Shown when the EHR asked for a patient banner (`need_patient_banner`).
+    pub show_banner: bool,
+    /// `None` when the EHR launched without a patient.
+    pub ehr_patient: Option<EhrPatientView>,
+    pub linked: Option<LinkedView>,
+}
+
+/// Both identities side by side before a link is confirmed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkProposalView {
+    pub cloudcgm_name: String,
+    pub cloudcgm_birth_date: String,
+    pub ehr: EhrPatientView,
+    /// What differs (empty when the identities agree); a link then needs a reason.
+    pub mismatches: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminLinkView {
+    pub id: i64,
+    pub ehr_patient_id: String,
+    pub patient_id: i64,
+    pub patient_name: String,
+    pub patient_birth_date: String,
+    pub linked_by: String,
+    pub linked_at: String,
+    pub mismatch_reason: Option<String>,
+    pub last_submission: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditView {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub ehr_patient_id: Option<String>,
+    pub patient_id: Option<i64>,
+    pub source_ip: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// The practice administration console.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdminView {
+    pub practice: String,
+    pub links: Vec<AdminLinkView>,
+    pub audit: Vec<AuditView>,
+    /// Clinicians whose EHR connection needs a new launch (a refresh failed).
+    pub needs_relaunch: Vec<String>,
+}
+
+/// The patient's current sharing code.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SharingCodeView {
+    /// Grouped for reading aloud (`ABC-DEF-GHJK`).
+    pub code: String,
+    pub expires_at: String,
+    /// `active`, `used`, `revoked` or `expired`.
+    pub status: String,
+}
+
+/// The patient portal after sign-in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortalView {
+    pub name: String,
+    pub code: Option<SharingCodeView>,
+    /// Hours a new code stays valid.
+    pub code_ttl_hours: i64,
 }

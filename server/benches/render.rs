@@ -69,6 +69,7 @@ fn bench(c: &mut Criterion) {
                     data_first_day: None,
                     data_last_day: None,
                     all_days: false,
+                    base_path: "/patients/1/report".into(),
                 },
             )
         })

@@ -1,15 +1,21 @@
 //! The server's implementation of the UI backend: loads patients and readings from the store, resolves the
 //! requested window in the patient's local calendar, runs the core and builds the page's view.
-//! Until the EHR launch exists (issue 4), reports are reachable only in demo mode.
+//! Reports by patient id are demo-only; inside an EHR launch the clinician, admin and portal methods
+//! delegate to [`crate::clinician`], [`crate::admin`] and [`crate::portal`], which bind every call to the
+//! session's launch or signed-in patient.
 
 use crate::report_view::{to_view, ReportSubject};
+use crate::state::AppState;
 use crate::store::{PatientId, PatientOverview, Store, StoreError};
 use chrono::NaiveDate;
 use cloudcgm::localtime::local_date;
 use cloudcgm::report::build_report;
 use cloudcgm::{GlucoseUnit, Trace, Window};
-use cloudcgm_app::backend::{Backend, BackendError};
-use cloudcgm_app::views::{PatientHeaderView, PatientSummaryView, ReportQuery, ReportView};
+use cloudcgm_app::backend::{Backend, BackendError, Parts};
+use cloudcgm_app::views::{
+    AdminView, EhrPatientView, LaunchView, LinkProposalView, PatientHeaderView, PatientSummaryView,
+    PortalView, ReportQuery, ReportView,
+};
 use std::sync::Arc;
 
 /// Longest custom window accepted: a year keeps the page and its queries bounded.
@@ -20,11 +26,34 @@ pub const PRESETS: [u32; 3] = [14, 30, 90];
 pub struct AppBackend {
     store: Arc<dyn Store>,
     demo_mode: bool,
+    /// Launches, links, the portal: absent in a demo-reports-only backend (benchmarks, some tests).
+    state: Option<Arc<AppState>>,
 }
 
 impl AppBackend {
+    /// Demo reports only.
     pub fn new(store: Arc<dyn Store>, demo_mode: bool) -> Self {
-        AppBackend { store, demo_mode }
+        AppBackend {
+            store,
+            demo_mode,
+            state: None,
+        }
+    }
+
+    /// The whole backend.
+    pub fn with_state(state: Arc<AppState>) -> Self {
+        AppBackend {
+            store: state.patients.clone(),
+            demo_mode: state.settings.demo_mode,
+            state: Some(state),
+        }
+    }
+
+    fn state(&self) -> Result<&AppState, BackendError> {
+        self.state.as_deref().ok_or_else(|| {
+            tracing::error!("launch features called on a demo-only backend");
+            BackendError::Internal
+        })
     }
 
     fn require_demo(&self) -> Result<(), BackendError> {
@@ -157,40 +186,140 @@ impl Backend for AppBackend {
     }
 
     async fn report(&self, patient_id: i64, q: ReportQuery) -> Result<ReportView, BackendError> {
-        self.require_demo()?;
-        let o = self
-            .store
-            .overview(PatientId(patient_id))
-            .await
-            .map_err(internal)?;
-        let tz = o.patient.time_zone;
-        let unit = resolve_unit(q.unit.as_deref(), o.patient.preferred_unit)?;
-        let last_day = o.last_reading.map(|t| local_date(t, tz));
-        let (window, preset) = resolve_window(&q, last_day, tz)?;
-        let readings = self
-            .store
-            .readings_in_window(o.patient.id, &window)
-            .await
-            .map_err(internal)?;
-        // Rendering is CPU work (metrics, AGP, SVG): keep it off the async workers.
-        let subject = ReportSubject {
-            header: header(&o),
-            preset,
-            data_first_day: o.first_reading.map(|t| local_date(t, tz).to_string()),
-            data_last_day: last_day.map(|d| d.to_string()),
-            all_days: q.all_days,
-        };
-        tokio::task::spawn_blocking(move || {
-            let trace = Trace::new(readings);
-            let report = build_report(&trace, window, tz, unit);
-            to_view(&report, subject)
-        })
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "report task failed");
-            BackendError::Internal
-        })
+        if let Err(e) = self.require_demo() {
+            tracing::warn!(patient_id, "report by patient id refused: demo mode is off");
+            return Err(e);
+        }
+        let base = format!("/patients/{patient_id}/report");
+        render_report(self.store.as_ref(), PatientId(patient_id), q, base).await
     }
+
+    async fn launch_state(&self, req: &Parts, ctx: &str) -> Result<LaunchView, BackendError> {
+        crate::clinician::launch_state(self.state()?, req, ctx).await
+    }
+
+    async fn launch_report(
+        &self,
+        req: &Parts,
+        ctx: &str,
+        query: ReportQuery,
+    ) -> Result<ReportView, BackendError> {
+        crate::clinician::launch_report(self.state()?, req, ctx, query).await
+    }
+
+    async fn propose_link(
+        &self,
+        req: &Parts,
+        ctx: &str,
+        code: String,
+    ) -> Result<LinkProposalView, BackendError> {
+        crate::clinician::propose_link(self.state()?, req, ctx, &code).await
+    }
+
+    async fn confirm_link(
+        &self,
+        req: &Parts,
+        ctx: &str,
+        reason: Option<String>,
+    ) -> Result<(), BackendError> {
+        crate::clinician::confirm_link(self.state()?, req, ctx, reason).await
+    }
+
+    async fn admin_overview(&self, req: &Parts, ctx: &str) -> Result<AdminView, BackendError> {
+        crate::admin::overview(self.state()?, req, ctx).await
+    }
+
+    async fn admin_unlink(
+        &self,
+        req: &Parts,
+        ctx: &str,
+        link_id: i64,
+        reason: String,
+    ) -> Result<(), BackendError> {
+        crate::admin::unlink(self.state()?, req, ctx, link_id, &reason).await
+    }
+
+    async fn admin_search_patients(
+        &self,
+        req: &Parts,
+        ctx: &str,
+        name: String,
+    ) -> Result<Vec<EhrPatientView>, BackendError> {
+        crate::admin::search_patients(self.state()?, req, ctx, &name).await
+    }
+
+    async fn admin_link(
+        &self,
+        req: &Parts,
+        ctx: &str,
+        ehr_patient_id: String,
+        code: String,
+        reason: Option<String>,
+    ) -> Result<(), BackendError> {
+        crate::admin::link(self.state()?, req, ctx, &ehr_patient_id, &code, reason).await
+    }
+
+    async fn portal_state(&self, req: &Parts) -> Result<Option<PortalView>, BackendError> {
+        crate::portal::portal_state(self.state()?, req).await
+    }
+
+    async fn portal_sign_in(
+        &self,
+        req: &Parts,
+        username: String,
+        password: String,
+    ) -> Result<(), BackendError> {
+        crate::portal::sign_in(self.state()?, req, &username, &password).await
+    }
+
+    async fn portal_sign_out(&self, req: &Parts) -> Result<(), BackendError> {
+        crate::portal::sign_out(req).await
+    }
+
+    async fn portal_new_code(&self, req: &Parts) -> Result<(), BackendError> {
+        crate::portal::new_code(self.state()?, req).await
+    }
+
+    async fn portal_revoke_code(&self, req: &Parts) -> Result<(), BackendError> {
+        crate::portal::revoke_code(self.state()?, req).await
+    }
+}
+
+/// The AGP report of a patient for the requested window and unit; `base_path` is the page it is shown on.
+pub async fn render_report(
+    store: &dyn Store,
+    patient: PatientId,
+    q: ReportQuery,
+    base_path: String,
+) -> Result<ReportView, BackendError> {
+    let o = store.overview(patient).await.map_err(internal)?;
+    let tz = o.patient.time_zone;
+    let unit = resolve_unit(q.unit.as_deref(), o.patient.preferred_unit)?;
+    let last_day = o.last_reading.map(|t| local_date(t, tz));
+    let (window, preset) = resolve_window(&q, last_day, tz)?;
+    let readings = store
+        .readings_in_window(o.patient.id, &window)
+        .await
+        .map_err(internal)?;
+    // Rendering is CPU work (metrics, AGP, SVG): keep it off the async workers.
+    let subject = ReportSubject {
+        header: header(&o),
+        preset,
+        data_first_day: o.first_reading.map(|t| local_date(t, tz).to_string()),
+        data_last_day: last_day.map(|d| d.to_string()),
+        all_days: q.all_days,
+        base_path,
+    };
+    tokio::task::spawn_blocking(move || {
+        let trace = Trace::new(readings);
+        let report = build_report(&trace, window, tz, unit);
+        to_view(&report, subject)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "report task failed");
+        BackendError::Internal
+    })
 }
 
 #[cfg(test)]

@@ -24,7 +24,17 @@ pub struct Config {
     pub sandbox_database_url: String,
     /// The sandbox's SMART client registry; `None` uses the demo registry `config/sandbox-clients.json`.
     pub sandbox_clients_file: Option<std::path::PathBuf>,
+    /// The EHR registry file (`CLOUDCGM_EHRS`); the mounted sandbox is registered without one.
+    pub ehrs_file: Option<std::path::PathBuf>,
+    /// A development secrets file to use (and create) where `CLOUDCGM_SECRET_KEYS` & co. are unset.
+    /// `None`: the secrets must come from the environment (production).
+    pub dev_secrets_file: Option<std::path::PathBuf>,
+    /// How long a new sharing code stays valid, in hours (`CLOUDCGM_SHARING_CODE_TTL_HOURS`, default 24).
+    pub code_ttl_hours: i64,
 }
+
+/// Where demo and sandbox servers keep generated development secrets.
+pub const DEFAULT_DEV_SECRETS_FILE: &str = "data/dev-secrets.json";
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/cloudcgm.db?mode=rwc";
 
@@ -63,7 +73,8 @@ pub fn parse_origin(text: &str) -> anyhow::Result<String> {
 impl Config {
     /// Reads `CLOUDCGM_ADDR`, `CLOUDCGM_DATABASE_URL`, `CLOUDCGM_DEMO`, `CLOUDCGM_SEED_DEMO`,
     /// `CLOUDCGM_PUBLIC_ORIGIN`, `CLOUDCGM_SANDBOX`, `CLOUDCGM_SANDBOX_DATABASE_URL`,
-    /// `CLOUDCGM_SANDBOX_CLIENTS` and `LEPTOS_SITE_ROOT` (set by cargo-leptos), falling back to defaults.
+    /// `CLOUDCGM_SANDBOX_CLIENTS`, `CLOUDCGM_EHRS`, `CLOUDCGM_DEV_SECRETS_FILE`,
+    /// `CLOUDCGM_SHARING_CODE_TTL_HOURS` and `LEPTOS_SITE_ROOT` (set by cargo-leptos), falling back to defaults.
     pub fn from_env() -> anyhow::Result<Config> {
         let var = env_var;
         let addr = match var("CLOUDCGM_ADDR").or_else(|| var("LEPTOS_SITE_ADDR")) {
@@ -85,6 +96,18 @@ impl Config {
             sandbox: env_flag("CLOUDCGM_SANDBOX")?,
             sandbox_database_url: sandbox_database_url_from_env(),
             sandbox_clients_file: var("CLOUDCGM_SANDBOX_CLIENTS").map(Into::into),
+            ehrs_file: var("CLOUDCGM_EHRS").map(Into::into),
+            dev_secrets_file: var("CLOUDCGM_DEV_SECRETS_FILE").map(Into::into),
+            code_ttl_hours: match var("CLOUDCGM_SHARING_CODE_TTL_HOURS") {
+                None => 24,
+                Some(h) => h
+                    .parse()
+                    .ok()
+                    .filter(|h| (1..=24 * 30).contains(h))
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("CLOUDCGM_SHARING_CODE_TTL_HOURS={h:?}: use 1 to 720 hours")
+                    })?,
+            },
         })
     }
 }

@@ -92,6 +92,11 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
             if let Some(origin) = &args.public_origin {
                 config.public_origin = Some(parse_origin(origin)?);
             }
+            // Demo and sandbox servers may run without configured secrets (generated once, kept on disk).
+            if config.dev_secrets_file.is_none() && (config.demo_mode || config.sandbox) {
+                config.dev_secrets_file =
+                    Some(cloudcgm_server::config::DEFAULT_DEV_SECRETS_FILE.into());
+            }
             let app = Application::build(config.clone()).await?;
             let addr = app.local_addr()?;
             tracing::info!(%addr, demo = config.demo_mode, sandbox = config.sandbox, "CloudCGM is listening");

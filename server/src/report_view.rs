@@ -303,6 +303,8 @@ pub struct ReportSubject {
     pub data_first_day: Option<String>,
     pub data_last_day: Option<String>,
     pub all_days: bool,
+    /// The page the report is shown on (window and unit links stay there).
+    pub base_path: String,
 }
 
 /// Builds the page's view of a report, rendering the charts.
@@ -368,6 +370,7 @@ pub fn to_view(report: &Report, subject: ReportSubject) -> ReportView {
         agp_table,
         daily,
         daily_total_days: report.daily.len(),
+        base_path: subject.base_path,
     }
 }
 

@@ -1,13 +1,18 @@
-//! Builds the application: store, backend, Leptos routes, static files, security headers and, when enabled,
-//! the sandbox EHR under `/sandbox`. One function used by `main` and by the tests (which listen on port 0);
+//! Builds the application: store, secrets, EHR registry, sessions, the EHR launch, backend, Leptos routes,
+//! static files, security headers and, when enabled, the sandbox EHR under `/sandbox` (registered as an EHR,
+//! with its seeded practitioners as practice members). One function used by `main` and by the tests (which listen on port 0);
 //! [`SandboxApplication`] is the sandbox EHR alone (`cloudcgm sandbox`).
 
 use crate::backend::AppBackend;
 use crate::config::Config;
 use crate::demo_seed::seed_demo;
+use crate::ehr_registry::{Ehr, EhrAuth, EhrRegistry};
 use crate::sandbox::{self, SandboxConfig, SandboxState};
+use crate::secrets::AppSecrets;
+use crate::state::{AccessSettings, AppState};
+use crate::store::access::{AccessStore, Role};
 use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
+use crate::web::{csrf, headers, session};
 use axum::http::{header, HeaderValue};
 use axum::response::Redirect;
 use axum::routing::get;
@@ -53,7 +58,40 @@ impl Application {
         } else {
             None
         };
-        let router = router(&config, store.clone(), sandbox.clone());
+        let secrets = Arc::new(AppSecrets::load(config.dev_secrets_file.as_deref())?);
+        let mut ehrs = match &config.ehrs_file {
+            Some(path) => EhrRegistry::from_file(path)?,
+            None => EhrRegistry::default(),
+        };
+        if let Some(sandbox) = &sandbox {
+            ehrs.add(sandbox_ehr(sandbox, &origin).await?)?;
+        }
+        for ehr in ehrs.all() {
+            for member in &ehr.members {
+                store
+                    .ensure_member(&ehr.id, &member.fhir_user, member.role)
+                    .await?;
+            }
+        }
+        if config.seed_demo {
+            let added = crate::portal::seed_demo_accounts(store.as_ref(), store.as_ref()).await?;
+            if added > 0 {
+                tracing::info!(added, "demo portal accounts created");
+            }
+        }
+        let state = Arc::new(AppState::new(
+            store.clone(),
+            store.clone(),
+            secrets,
+            Arc::new(ehrs),
+            AccessSettings {
+                code_ttl: chrono::Duration::hours(config.code_ttl_hours),
+                demo_mode: config.demo_mode,
+                origin: origin.clone(),
+            },
+        )?);
+        let sessions = session::layer(store.pool().clone()).await?;
+        let router = router(&config, state, sessions, sandbox.clone())?;
         Ok(Application {
             listener,
             router,
@@ -67,12 +105,55 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until ctrl-c / SIGTERM.
+    /// Serves until ctrl-c / SIGTERM. Handlers see the peer address (rate limits per address).
     pub async fn run(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
     }
+}
+
+/// The mounted sandbox as a registered EHR: CloudCGM authenticates with its client key (the sandbox
+/// fetches `{origin}/.well-known/jwks.json`), the sandbox's pages may frame CloudCGM, users it vouches for
+/// become clinicians, and its seeded first practitioner (Maya Patel) is the practice admin.
+async fn sandbox_ehr(sandbox: &SandboxState, origin: &str) -> anyhow::Result<Ehr> {
+    let mut members = Vec::new();
+    for (i, (npi, _, _)) in sandbox::seed::PRACTITIONERS.iter().enumerate() {
+        let found = sandbox
+            .fhir
+            .find_by_identifier("Practitioner", sandbox::seed::NPI_SYSTEM, npi)
+            .await?;
+        if let Some(p) = found.into_iter().next() {
+            members.push(crate::ehr_registry::Member {
+                fhir_user: format!("Practitioner/{}", p.id),
+                role: if i == 0 { Role::Admin } else { Role::Clinician },
+            });
+        }
+    }
+    let mut frame_origins = vec![origin.to_string()];
+    // A local demo is often opened as localhost and as 127.0.0.1: both are the same sandbox.
+    for (a, b) in [
+        ("://127.0.0.1", "://localhost"),
+        ("://localhost", "://127.0.0.1"),
+    ] {
+        if origin.contains(a) {
+            frame_origins.push(origin.replacen(a, b, 1));
+        }
+    }
+    Ok(Ehr {
+        id: "sandbox".into(),
+        name: "CloudCGM sandbox EHR".into(),
+        iss: sandbox.config.fhir_base(),
+        client_id: "cloudcgm".into(),
+        auth: EhrAuth::PrivateKeyJwt,
+        frame_origins,
+        enroll_unknown_users_as: Some(Role::Clinician),
+        members,
+    })
 }
 
 /// The public origin: the configured one, else `http://{bound address}` (with a warning when that is the
@@ -173,41 +254,54 @@ pub fn leptos_options(config: &Config) -> LeptosOptions {
         .build()
 }
 
-/// The whole HTTP surface. The sandbox, when given, is merged as its own router under `/sandbox` (so the
-/// Leptos fallback never sees its paths); its pages carry their own CSP, which the `if_not_present` layer
-/// below leaves alone.
-pub fn router(config: &Config, store: Arc<dyn Store>, sandbox: Option<SandboxState>) -> Router {
+/// The whole HTTP surface. CloudCGM's own routes (launch, pages, server functions, exports) run inside the
+/// session layer and the CSRF check; the sandbox, when given, is merged as its own router under `/sandbox`
+/// (its token and FHIR endpoints take cross-origin POSTs by design) and keeps its own CSP, which the
+/// `if_not_present` layer below leaves alone.
+pub fn router(
+    config: &Config,
+    state: Arc<AppState>,
+    sessions: tower_sessions::SessionManagerLayer<tower_sessions_sqlx_store::SqliteStore>,
+    sandbox: Option<SandboxState>,
+) -> anyhow::Result<Router> {
     let options = leptos_options(config);
-    let backend = BackendHandle(Arc::new(AppBackend::new(store, config.demo_mode)));
+    let backend = BackendHandle(Arc::new(AppBackend::with_state(state.clone())));
     let context = move || provide_context(backend.clone());
     let routes = generate_route_list(App);
-    let mut app = Router::new()
-        .route("/health", get(|| async { "ok" }))
+    let csp = headers::content_security_policy(&state.ehrs.frame_origins())?;
+    let csrf_origin = csrf::CsrfOrigin(Arc::from(state.settings.origin.as_str()));
+    let cloudcgm = Router::new()
         .leptos_routes_with_context(&options, routes, context.clone(), {
             let options = options.clone();
             move || shell(options.clone())
         })
         .fallback(file_and_error_handler_with_context(context, shell))
-        .with_state(options);
+        .with_state(options)
+        .merge(crate::launch::router(state.clone()))
+        .merge(crate::admin::router(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            csrf_origin,
+            csrf::check,
+        ))
+        .layer(axum::middleware::from_fn(session::partition_cookie))
+        .layer(sessions);
+    let mut app = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .merge(cloudcgm);
     if let Some(sandbox) = sandbox {
         app = app.merge(sandbox::mount(sandbox));
     }
-    app.layer(SetResponseHeaderLayer::overriding(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    ))
-    .layer(SetResponseHeaderLayer::overriding(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    ))
-    // Hydration bootstraps from an inline module script and the charts carry inline styles.
-    // frame-ancestors stays 'none' until EHR origins are registered (issue 4 widens it per EHR).
-    .layer(SetResponseHeaderLayer::if_not_present(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
-             style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
-             frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
-        ),
-    ))
+    Ok(app
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            csp,
+        )))
 }

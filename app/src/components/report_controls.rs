@@ -5,33 +5,33 @@ use crate::views::{ReportView, WindowView};
 use leptos::prelude::*;
 use leptos_router::components::{Form, A};
 
-/// The report's address for a preset window and unit.
-pub fn report_href(patient_id: i64, days: u32, unit_key: &str, all_days: bool) -> String {
+/// The report's address (`base` is the page's path) for a preset window and unit.
+pub fn report_href(base: &str, days: u32, unit_key: &str, all_days: bool) -> String {
     let all = if all_days { "&all_days=1" } else { "" };
-    format!("/patients/{patient_id}/report?days={days}&unit={unit_key}{all}")
+    format!("{base}?days={days}&unit={unit_key}{all}")
 }
 
 /// The same window with another unit.
 fn unit_href(r: &ReportView, unit_key: &str) -> String {
     let w: &WindowView = &r.window;
     match w.preset {
-        Some(d) => report_href(r.patient.id, d, unit_key, false),
+        Some(d) => report_href(&r.base_path, d, unit_key, false),
         None => format!(
-            "/patients/{}/report?from={}&to={}&unit={unit_key}",
-            r.patient.id, w.first_day, w.last_day
+            "{}?from={}&to={}&unit={unit_key}",
+            r.base_path, w.first_day, w.last_day
         ),
     }
 }
 
 #[component]
 pub fn ReportControls(report: ReportView) -> impl IntoView {
-    let id = report.patient.id;
+    let base = report.base_path.clone();
     let unit_key = report.unit_key.clone();
     let preset = report.window.preset;
     let presets = [14u32, 30, 90].map(|d| {
         let current = preset == Some(d);
         view! {
-            <A href=report_href(id, d, &unit_key, false) attr:class=if current { "btn current" } else { "btn" } attr:aria-current=if current { Some("true") } else { None } attr:data-preset=d.to_string()>
+            <A href=report_href(&base, d, &unit_key, false) attr:class=if current { "btn current" } else { "btn" } attr:aria-current=if current { Some("true") } else { None } attr:data-preset=d.to_string()>
                 {format!("{d} days")}
             </A>
         }
@@ -39,7 +39,7 @@ pub fn ReportControls(report: ReportView) -> impl IntoView {
     let mg = unit_href(&report, "mg");
     let mmol = unit_href(&report, "mmol");
     let is_mg = report.unit_key == "mg";
-    let action = format!("/patients/{id}/report");
+    let action = report.base_path.clone();
     view! {
         <nav class="controls no-print" aria-label="Report window and units">
             <div class="group" role="group" aria-label="Window">

@@ -10,7 +10,7 @@ use crate::views::{ReportQuery, ReportView};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
-fn query_from_map(q: &leptos_router::params::ParamsMap) -> ReportQuery {
+pub fn query_from_map(q: &leptos_router::params::ParamsMap) -> ReportQuery {
     let non_empty = |k: &str| q.get(k).filter(|s| !s.trim().is_empty());
     ReportQuery {
         days: non_empty("days").and_then(|s| s.parse().ok()),
@@ -55,10 +55,10 @@ pub fn ReportPage() -> impl IntoView {
 }
 
 #[component]
-fn ReportBody(report: ReportView) -> impl IntoView {
+pub fn ReportBody(report: ReportView) -> impl IntoView {
     let r = report.clone();
     let more_days = (r.daily_total_days > r.daily.len()).then(|| {
-        let href = report_href(r.patient.id, r.window.preset.unwrap_or(14), &r.unit_key, true);
+        let href = report_href(&r.base_path, r.window.preset.unwrap_or(14), &r.unit_key, true);
         view! { <p class="no-print"><a href=href>{format!("Show all {} days", r.daily_total_days)}</a></p> }
     });
     view! {

@@ -79,7 +79,7 @@ pub(crate) fn now() -> i64 {
 }
 
 /// A fresh 256-bit random value, base64url (state, PKCE verifier, assertion `jti`).
-pub(crate) fn random_b64url() -> String {
+pub fn random_b64url() -> String {
     use base64::Engine as _;
     use ring::rand::SecureRandom as _;
     let mut buf = [0u8; 32];

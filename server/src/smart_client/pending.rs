@@ -86,7 +86,8 @@ impl Default for MemoryPendingStore {
     }
 }
 
-fn key(state: &str) -> String {
+/// The store key of a state: SHA-256, base64url.
+pub fn key(state: &str) -> String {
     super::pkce::challenge_s256(state)
 }
 

@@ -1,7 +1,9 @@
 //! Storage: the repository trait in domain types, and its SQLite implementation (the embedded default).
 //! PostgreSQL arrives as a second implementation of the same trait (issue 6); callers never see SQL.
 
+pub mod access;
 pub mod sqlite;
+mod sqlite_access;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};

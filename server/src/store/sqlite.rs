@@ -76,7 +76,7 @@ fn sentinel_code(s: Option<Sentinel>) -> Option<i64> {
     })
 }
 
-fn ms_to_utc(ms: i64) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn ms_to_utc(ms: i64) -> Result<DateTime<Utc>, StoreError> {
     Utc.timestamp_millis_opt(ms)
         .single()
         .ok_or_else(|| StoreError::Invalid(format!("timestamp {ms} ms")))
