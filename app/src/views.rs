@@ -18,6 +18,7 @@ pub struct PatientSummaryView {
 
 /// What the clinician asked for: a preset of the last N days, or custom dates, and the display unit.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ReportQuery {
     /// Preset length in days (14, 30 or 90); ignored when `from`/`to` are given.
     pub days: Option<u32>,

@@ -71,6 +71,16 @@ fn trim_slash(s: &str) -> &str {
 }
 
 impl Ehr {
+    /// `fhirUser` in one form per user: relative (`Practitioner/123`) when it is a resource of this EHR's
+    /// FHIR base, whether the EHR wrote it relative or absolute; any other URL as written.
+    pub fn canonical_user(&self, fhir_user: &str) -> String {
+        let base = format!("{}/", trim_slash(&self.iss));
+        fhir_user
+            .strip_prefix(&base)
+            .unwrap_or(fhir_user)
+            .to_string()
+    }
+
     /// CloudCGM's credentials at this EHR.
     pub fn credentials(&self, secrets: &AppSecrets) -> anyhow::Result<ClientCredentials> {
         let auth = match &self.auth {
@@ -193,6 +203,20 @@ mod tests {
         assert!(r.by_iss("https://ehr.example/fhir2").is_none());
         assert!(r.by_iss("https://ehr.example.evil/fhir").is_none());
         assert!(r.by_iss("http://ehr.example/fhir").is_none());
+    }
+
+    #[test]
+    fn a_fhir_user_of_the_ehr_is_kept_relative_whichever_way_it_was_written() {
+        let e = ehr("a", "https://ehr.example/fhir/");
+        assert_eq!(
+            e.canonical_user("https://ehr.example/fhir/Practitioner/7"),
+            "Practitioner/7"
+        );
+        assert_eq!(e.canonical_user("Practitioner/7"), "Practitioner/7");
+        assert_eq!(
+            e.canonical_user("https://other.example/fhir/Practitioner/7"),
+            "https://other.example/fhir/Practitioner/7"
+        );
     }
 
     #[test]

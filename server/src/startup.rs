@@ -36,6 +36,8 @@ pub struct Application {
     pub sandbox: Option<SandboxState>,
     /// The origin the application announces (the sandbox's `iss` is `{origin}/sandbox/fhir`).
     pub origin: String,
+    /// Stores, secrets and registry, as the handlers see them.
+    pub state: Arc<AppState>,
 }
 
 impl Application {
@@ -91,8 +93,9 @@ impl Application {
             },
         )?);
         let sessions = session::layer(store.pool().clone()).await?;
-        let router = router(&config, state, sessions, sandbox.clone())?;
+        let router = router(&config, state.clone(), sessions, sandbox.clone())?;
         Ok(Application {
+            state,
             listener,
             router,
             store,
@@ -283,8 +286,9 @@ pub fn router(
             csrf_origin,
             csrf::check,
         ))
-        .layer(axum::middleware::from_fn(session::partition_cookie))
-        .layer(sessions);
+        .layer(sessions)
+        // Outside the session layer, which writes its cookie on the way out.
+        .layer(axum::middleware::from_fn(session::partition_cookie));
     let mut app = Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(cloudcgm);

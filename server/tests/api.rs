@@ -277,10 +277,13 @@ async fn unknown_addresses_are_404_and_responses_carry_security_headers() {
     let h = r.headers();
     assert_eq!(h["x-content-type-options"], "nosniff");
     assert_eq!(h["referrer-policy"], "no-referrer");
-    assert!(h["content-security-policy"]
-        .to_str()
-        .unwrap()
-        .contains("frame-ancestors 'none'"));
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'self';"),
+        "no EHR registered: only CloudCGM itself may frame its pages"
+    );
 }
 
 #[tokio::test]

@@ -164,7 +164,10 @@ async fn callback(
         }
     };
     // Only the verified id_token names the user; the token response's own fhirUser is unsigned.
-    let Some(fhir_user) = claims.and_then(|c| c.fhir_user) else {
+    let Some(fhir_user) = claims
+        .and_then(|c| c.fhir_user)
+        .map(|u| ehr.canonical_user(&u))
+    else {
         return pages::no_user();
     };
     let role = match state.access.member_role(&ehr.id, &fhir_user).await {

@@ -103,14 +103,27 @@ fn err(e: impl std::fmt::Display) -> SessionError {
     SessionError(e.to_string())
 }
 
+// Values go into the session as JSON text: the store encodes records with MessagePack, which cannot
+// round-trip serde_json's arbitrary-precision numbers (a workspace feature the FHIR code needs).
+async fn put<T: Serialize>(session: &Session, key: &str, value: &T) -> Result<(), SessionError> {
+    let text = serde_json::to_string(value).map_err(err)?;
+    session.insert(key, text).await.map_err(err)
+}
+
+async fn read<T: serde::de::DeserializeOwned>(
+    session: &Session,
+    key: &str,
+) -> Result<Option<T>, SessionError> {
+    match session.get::<String>(key).await.map_err(err)? {
+        Some(text) => serde_json::from_str(&text).map(Some).map_err(err),
+        None => Ok(None),
+    }
+}
+
 /// Records a completed launch under a fresh handle. The session id changes first (no fixation).
 pub async fn add_launch(session: &Session, launch: i64) -> Result<String, SessionError> {
     session.cycle_id().await.map_err(err)?;
-    let mut launches: ClinicianLaunches = session
-        .get(CLINICIAN_KEY)
-        .await
-        .map_err(err)?
-        .unwrap_or_default();
+    let mut launches: ClinicianLaunches = read(session, CLINICIAN_KEY).await?.unwrap_or_default();
     let handle = crate::smart_client::random_b64url();
     launches.entries.push(LaunchEntry {
         handle: handle.clone(),
@@ -121,17 +134,13 @@ pub async fn add_launch(session: &Session, launch: i64) -> Result<String, Sessio
         .len()
         .saturating_sub(MAX_LAUNCHES_PER_SESSION);
     launches.entries.drain(..excess);
-    session.insert(CLINICIAN_KEY, launches).await.map_err(err)?;
+    put(session, CLINICIAN_KEY, &launches).await?;
     Ok(handle)
 }
 
 /// The launch row behind `handle` in this session.
 pub async fn launch_for(session: &Session, handle: &str) -> Result<Option<i64>, SessionError> {
-    let launches: ClinicianLaunches = session
-        .get(CLINICIAN_KEY)
-        .await
-        .map_err(err)?
-        .unwrap_or_default();
+    let launches: ClinicianLaunches = read(session, CLINICIAN_KEY).await?.unwrap_or_default();
     Ok(launches
         .entries
         .iter()
@@ -146,7 +155,7 @@ pub async fn set_value<T: Serialize + Send + Sync>(
     value: Option<&T>,
 ) -> Result<(), SessionError> {
     match value {
-        Some(v) => session.insert(key, v).await.map_err(err),
+        Some(v) => put(session, key, v).await,
         None => session.remove_value(key).await.map(|_| ()).map_err(err),
     }
 }
@@ -155,17 +164,17 @@ pub async fn get_value<T: serde::de::DeserializeOwned>(
     session: &Session,
     key: &str,
 ) -> Result<Option<T>, SessionError> {
-    session.get(key).await.map_err(err)
+    read(session, key).await
 }
 
 /// Signs a portal patient in (new session id first).
 pub async fn sign_in_patient(session: &Session, patient: i64) -> Result<(), SessionError> {
     session.cycle_id().await.map_err(err)?;
-    session.insert(PATIENT_KEY, patient).await.map_err(err)
+    put(session, PATIENT_KEY, &patient).await
 }
 
 pub async fn signed_in_patient(session: &Session) -> Result<Option<i64>, SessionError> {
-    session.get(PATIENT_KEY).await.map_err(err)
+    read(session, PATIENT_KEY).await
 }
 
 pub async fn sign_out_patient(session: &Session) -> Result<(), SessionError> {

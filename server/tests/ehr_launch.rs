@@ -1,0 +1,691 @@
+//! CloudCGM's EHR launch, linking and practice administration over real HTTP against the mounted sandbox
+//! EHR (issue 4): the whole launch with its redirects followed by hand, the session cookie's attributes,
+//! linking with a sharing code through the server functions, and the refusals the issue lists: replayed
+//! state and code, `aud`, unknown `iss`, expired and reused codes, throttled guessing, CSRF without Origin,
+//! another patient's report unreachable, and no token in any log line, header or page.
+
+use chrono::{Duration, Utc};
+use cloudcgm_app::api::{
+    AdminOverview, AdminUnlink, ConfirmLink, LaunchReport, LaunchState, ProposeLink,
+};
+use cloudcgm_server::config::Config;
+use cloudcgm_server::crypto::aad_for;
+use cloudcgm_server::linking::MAX_FAILURES_PER_USER;
+use cloudcgm_server::sandbox::auth::LaunchContext;
+use cloudcgm_server::sandbox::{seed, SandboxState};
+use cloudcgm_server::sharing_code::SharingCode;
+use cloudcgm_server::startup::Application;
+use cloudcgm_server::state::AppState;
+use cloudcgm_server::store::access::{AuditAction, LaunchId, SharingCodeId};
+use cloudcgm_server::store::PatientId;
+use leptos::server_fn::ServerFn;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::Url;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Every log line of this test process, for the "no token in any log line" checks.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("debug")
+            .with_ansi(false)
+            .with_writer(move || LogWriter(writer.clone()))
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+        buffer
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        if std::env::var_os("TEST_LOG").is_some() {
+            let _ = std::io::stderr().write_all(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct TestApp {
+    base: String,
+    state: Arc<AppState>,
+    sandbox: SandboxState,
+    http: reqwest::Client,
+    /// Every response body and header this test saw, for the leak checks.
+    seen: Mutex<String>,
+    _dir: tempfile::TempDir,
+}
+
+async fn spawn() -> TestApp {
+    captured_logs();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        database_url: format!("sqlite://{}/app.db?mode=rwc", dir.path().display()),
+        // Demo mode off: only the launch may open a report.
+        demo_mode: false,
+        seed_demo: true,
+        site_root: dir.path().display().to_string(),
+        public_origin: None,
+        sandbox: true,
+        sandbox_database_url: format!("sqlite://{}/sandbox.db?mode=rwc", dir.path().display()),
+        sandbox_clients_file: None,
+        ehrs_file: None,
+        dev_secrets_file: Some(dir.path().join("dev-secrets.json")),
+        code_ttl_hours: 24,
+    };
+    let app = Application::build(config).await.expect("app builds");
+    let sandbox = app.sandbox.clone().expect("sandbox mounted");
+    let state = app.state.clone();
+    let base = app.origin.clone();
+    tokio::spawn(app.run());
+    TestApp {
+        base,
+        state,
+        sandbox,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+        seen: Mutex::new(String::new()),
+        _dir: dir,
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    fn location(&self) -> String {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    }
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// A launch as the browser holds it.
+struct Launched {
+    cookie: String,
+    handle: String,
+    set_cookie: String,
+}
+
+impl TestApp {
+    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.text().await.expect("body");
+        let mut seen = self.seen.lock().expect("seen");
+        seen.push_str(&format!("{headers:?}\n{body}\n"));
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    async fn get(&self, url: &str, cookie: Option<&str>) -> Answer {
+        let url = if url.starts_with("http") {
+            url.to_string()
+        } else {
+            format!("{}{url}", self.base)
+        };
+        let mut request = self.http.get(url);
+        if let Some(c) = cookie {
+            request = request.header("cookie", c);
+        }
+        self.send(request).await
+    }
+
+    /// Calls a server function the way a hydrated page does (form body, our Origin).
+    async fn call<F: ServerFn>(&self, cookie: &str, form: &[(&str, &str)]) -> Answer {
+        let request = self
+            .http
+            .post(format!("{}{}", self.base, F::PATH))
+            .header("cookie", cookie)
+            .header("origin", &self.base)
+            .form(form);
+        self.send(request).await
+    }
+
+    async fn sandbox_id(&self, resource: &str, system: &str, value: &str) -> String {
+        self.sandbox
+            .fhir
+            .find_by_identifier(resource, system, value)
+            .await
+            .expect("lookup")
+            .into_iter()
+            .next()
+            .expect("seeded")
+            .id
+    }
+
+    async fn practitioner(&self, index: usize) -> String {
+        let npi = seed::PRACTITIONERS[index].0;
+        let id = self.sandbox_id("Practitioner", seed::NPI_SYSTEM, npi).await;
+        format!("Practitioner/{id}")
+    }
+
+    async fn ehr_patient(&self, key: &str) -> String {
+        self.sandbox_id("Patient", seed::MRN_SYSTEM, &seed::mrn(key))
+            .await
+    }
+
+    async fn cloudcgm_patient(&self, key: &str) -> PatientId {
+        self.state
+            .patients
+            .demo_patients()
+            .await
+            .expect("patients")
+            .into_iter()
+            .find(|o| o.patient.demo_key.as_deref() == Some(key))
+            .expect("demo patient")
+            .patient
+            .id
+    }
+
+    /// A sharing code for `patient` that expires at `expires_at`, issued as the portal does.
+    async fn issue_code(&self, patient: PatientId, expires_at: chrono::DateTime<Utc>) -> String {
+        let code = SharingCode::generate();
+        let lookup = self.state.secrets.sharing_code_key.lookup(&code);
+        let secrets = self.state.secrets.clone();
+        let text = code.normalized().to_string();
+        let seal = move |id: SharingCodeId| {
+            secrets
+                .keyring
+                .seal(
+                    &aad_for("sharing_codes", id.0, "sealed_code"),
+                    text.as_bytes(),
+                )
+                .map_err(|e| e.to_string())
+        };
+        let now = Utc::now() - Duration::minutes(1);
+        self.state
+            .access
+            .issue_code(patient, lookup.as_bytes(), &seal, now, expires_at)
+            .await
+            .expect("code issued");
+        code.grouped()
+    }
+
+    /// Opens CloudCGM from the sandbox chart of `patient_key` as practitioner `who`: `/launch` → the
+    /// sandbox's authorize endpoint → `/callback` → `/ehr/{handle}`.
+    async fn launch(&self, who: usize, patient_key: &str) -> Launched {
+        let context = LaunchContext {
+            fhir_user: self.practitioner(who).await,
+            patient: self.ehr_patient(patient_key).await,
+            encounter: None,
+            need_patient_banner: true,
+        };
+        let launch = self
+            .sandbox
+            .auth
+            .create_launch("cloudcgm", context)
+            .await
+            .expect("launch id");
+        let iss = self.sandbox.config.fhir_base();
+        let mut url = Url::parse(&format!("{}/launch", self.base)).expect("url");
+        url.query_pairs_mut()
+            .append_pair("iss", &iss)
+            .append_pair("launch", &launch);
+        let start = self.get(url.as_str(), None).await;
+        assert_eq!(start.status, 303, "{}", start.body);
+        let authorize = Url::parse(&start.location()).expect("authorize URL");
+        let q: HashMap<String, String> = authorize.query_pairs().into_owned().collect();
+        assert_eq!(q["aud"], iss, "aud is exactly the iss");
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["redirect_uri"], format!("{}/callback", self.base));
+        assert!(q["scope"].split(' ').any(|s| s == "fhirUser"));
+        let to_callback = self.get(authorize.as_str(), None).await;
+        assert!(
+            to_callback.status == 302 || to_callback.status == 303,
+            "{}",
+            to_callback.body
+        );
+        let callback = to_callback.location();
+        assert!(
+            callback.starts_with(&format!("{}/callback?", self.base)),
+            "{callback}"
+        );
+        let done = self.get(&callback, None).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        let set_cookie = done
+            .headers
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().expect("ascii").to_string())
+            .find(|c| c.starts_with("cloudcgm_session="))
+            .expect("a session cookie");
+        let cookie = set_cookie.split(';').next().expect("pair").to_string();
+        let handle = done
+            .location()
+            .strip_prefix("/ehr/")
+            .expect("to the app")
+            .to_string();
+        // The callback URL is single use: a replay finds no pending launch.
+        let replay = self.get(&callback, None).await;
+        assert_eq!(replay.status, 400);
+        assert!(replay.body.contains("expired or was already used"));
+        Launched {
+            cookie,
+            handle,
+            set_cookie,
+        }
+    }
+
+    async fn audit_actions(&self) -> Vec<String> {
+        self.state
+            .access
+            .audit_events("sandbox", 1000)
+            .await
+            .expect("audit")
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_clinician_launches_links_with_the_patients_code_and_sees_that_patients_report() {
+    let app = spawn().await;
+    let elena = app.cloudcgm_patient("elena").await;
+    let code = app
+        .issue_code(elena, Utc::now() + Duration::hours(24))
+        .await;
+    let l = app.launch(1, "elena").await;
+
+    for attribute in [
+        "HttpOnly",
+        "Secure",
+        "SameSite=None",
+        "Partitioned",
+        "Path=/",
+    ] {
+        assert!(
+            l.set_cookie.contains(attribute),
+            "{attribute} missing: {}",
+            l.set_cookie
+        );
+    }
+    let page = app
+        .get(&format!("/ehr/{}", l.handle), Some(&l.cookie))
+        .await;
+    assert_eq!(page.status, 200);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains(&format!("frame-ancestors 'self' {}", app.base)),
+        "{csp}"
+    );
+
+    let state = app
+        .call::<LaunchState>(&l.cookie, &[("ctx", &l.handle)])
+        .await
+        .json();
+    assert_eq!(state["role"], "clinician");
+    assert_eq!(state["ehr_patient"]["name"], "Elena Fischer");
+    assert!(state["linked"].is_null());
+
+    let not_yet = app
+        .call::<LaunchReport>(&l.cookie, &[("ctx", &l.handle), ("query[days]", "14")])
+        .await;
+    assert_ne!(not_yet.status, 200);
+    assert!(not_yet.body.contains("not linked"), "{}", not_yet.body);
+
+    let proposal = app
+        .call::<ProposeLink>(
+            &l.cookie,
+            &[("ctx", &l.handle), ("code", &code.to_lowercase())],
+        )
+        .await;
+    assert_eq!(proposal.status, 200, "{}", proposal.body);
+    let p = proposal.json();
+    assert_eq!(p["cloudcgm_name"], "Elena Fischer");
+    assert_eq!(p["mismatches"].as_array().unwrap().len(), 0, "{p}");
+    let confirmed = app
+        .call::<ConfirmLink>(&l.cookie, &[("ctx", &l.handle)])
+        .await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+
+    let report = app
+        .call::<LaunchReport>(&l.cookie, &[("ctx", &l.handle), ("query[days]", "14")])
+        .await;
+    assert_eq!(report.status, 200, "{}", report.body);
+    let r = report.json();
+    assert_eq!(r["patient"]["name"], "Elena Fischer");
+    assert_eq!(r["base_path"], format!("/ehr/{}", l.handle));
+    assert!(
+        r["readings"].as_u64().unwrap() > 1000,
+        "two weeks of readings"
+    );
+
+    // The code was used up: the same code does nothing for another patient's launch.
+    let other = app.launch(1, "james").await;
+    let reused = app
+        .call::<ProposeLink>(&other.cookie, &[("ctx", &other.handle), ("code", &code)])
+        .await;
+    assert_ne!(reused.status, 200);
+    assert!(reused.body.contains("not valid"), "{}", reused.body);
+
+    let actions = app.audit_actions().await;
+    for wanted in ["launch", "link", "report_view", "code_failed"] {
+        assert!(
+            actions.iter().any(|a| a == wanted),
+            "{wanted} not audited: {actions:?}"
+        );
+    }
+    assert_no_token_leaked(&app, &[LaunchId(1), LaunchId(2)]).await;
+}
+
+/// No access or refresh token of the given launches appears in any captured log line, header or page.
+async fn assert_no_token_leaked(app: &TestApp, launches: &[LaunchId]) {
+    let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).to_string();
+    assert!(logs.contains("cloudcgm"), "the log capture works");
+    let seen = app.seen.lock().unwrap().clone();
+    for id in launches {
+        let row = app
+            .state
+            .access
+            .launch(*id)
+            .await
+            .unwrap()
+            .expect("launch row");
+        let token = app
+            .state
+            .secrets
+            .keyring
+            .open_string(
+                &aad_for("launches", id.0, "access_token"),
+                &row.tokens.access_token,
+            )
+            .expect("the sealed token opens with its own row's AAD");
+        assert!(token.len() > 16);
+        assert!(!row.tokens.access_token.contains(&token), "stored sealed");
+        assert!(!logs.contains(&token), "an access token is in the logs");
+        assert!(
+            !seen.contains(&token),
+            "an access token reached the browser"
+        );
+        assert!(
+            app.state
+                .secrets
+                .keyring
+                .open_string(
+                    &aad_for("launches", id.0 + 1000, "access_token"),
+                    &row.tokens.access_token
+                )
+                .is_err(),
+            "a sealed token does not open for another row"
+        );
+    }
+}
+
+#[tokio::test]
+async fn guessing_codes_is_throttled_and_expired_or_revoked_codes_do_not_link() {
+    let app = spawn().await;
+    let sofia = app.cloudcgm_patient("sofia").await;
+    let expired = app
+        .issue_code(sofia, Utc::now() - Duration::seconds(1))
+        .await;
+    let l = app.launch(1, "sofia").await;
+    let propose = |code: String| {
+        let (cookie, handle) = (l.cookie.clone(), l.handle.clone());
+        let app = &app;
+        async move {
+            app.call::<ProposeLink>(&cookie, &[("ctx", &handle), ("code", &code)])
+                .await
+        }
+    };
+    let e = propose(expired).await;
+    assert!(e.body.contains("not valid"), "{}", e.body);
+    let look_alike = propose("ABC-DEF-GHI0".into()).await;
+    assert!(
+        look_alike.body.contains("never contain"),
+        "{}",
+        look_alike.body
+    );
+    for _ in 1..MAX_FAILURES_PER_USER {
+        let wrong = propose(SharingCode::generate().grouped()).await;
+        assert!(wrong.body.contains("not valid"), "{}", wrong.body);
+    }
+    // Now even the right code is refused unchecked until the window passes.
+    let good = app.issue_code(sofia, Utc::now() + Duration::hours(1)).await;
+    let locked = propose(good).await;
+    assert_ne!(locked.status, 200);
+    assert!(
+        locked.body.contains("Too many wrong codes"),
+        "{}",
+        locked.body
+    );
+    let actions = app.audit_actions().await;
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == AuditAction::CodeFailed.as_str())
+            .count() as i64,
+        MAX_FAILURES_PER_USER
+    );
+    assert!(actions.iter().any(|a| a == "code_locked"));
+}
+
+#[tokio::test]
+async fn unknown_iss_missing_parameters_and_a_forged_state_get_clear_pages() {
+    let app = spawn().await;
+    let plain = app.get("/launch", None).await;
+    assert_eq!(plain.status, 400);
+    assert!(plain.body.contains("Open CloudCGM from your EHR"));
+    let evil = app
+        .get(
+            "/launch?iss=https%3A%2F%2Fevil.example%2Ffhir&launch=x",
+            None,
+        )
+        .await;
+    assert_eq!(evil.status, 403);
+    assert!(evil.body.contains("not registered"));
+    assert!(evil.location().is_empty(), "no redirect to an unknown EHR");
+    let forged = app.get("/callback?code=abc&state=forged", None).await;
+    assert_eq!(forged.status, 400);
+    assert!(forged.body.contains("expired or was already used"));
+    let no_state = app.get("/callback?code=abc", None).await;
+    assert_eq!(no_state.status, 400);
+    let jwks = app.get("/.well-known/jwks.json", None).await.json();
+    assert_eq!(jwks["keys"][0]["alg"], "ES384");
+    assert!(jwks["keys"][0].get("d").is_none());
+}
+
+#[tokio::test]
+async fn csrf_without_our_origin_and_another_patients_data_are_refused() {
+    let app = spawn().await;
+    let liam = app.cloudcgm_patient("liam").await;
+    let code = app.issue_code(liam, Utc::now() + Duration::hours(1)).await;
+    let a = app.launch(1, "liam").await;
+    let b = app.launch(1, "james").await;
+
+    // No Origin and no Sec-Fetch-Site: refused before the server function runs.
+    for origin in [None, Some("https://evil.example")] {
+        let mut request = app
+            .http
+            .post(format!("{}{}", app.base, ProposeLink::PATH))
+            .header("cookie", &a.cookie)
+            .form(&[("ctx", a.handle.as_str()), ("code", code.as_str())]);
+        if let Some(o) = origin {
+            request = request.header("origin", o);
+        }
+        let refused = app.send(request).await;
+        assert_eq!(refused.status, 403, "{origin:?}");
+        assert!(refused.body.contains("did not come from a CloudCGM page"));
+    }
+    // The code was not consumed by the refused requests: the real page can still use it.
+    let ok = app
+        .call::<ProposeLink>(&a.cookie, &[("ctx", &a.handle), ("code", &code)])
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert_eq!(
+        app.call::<ConfirmLink>(&a.cookie, &[("ctx", &a.handle)])
+            .await
+            .status,
+        200
+    );
+
+    // Launch b's session cannot use launch a's handle, and a handle without its session is nothing.
+    let crossed = app
+        .call::<LaunchReport>(&b.cookie, &[("ctx", &a.handle), ("query[days]", "14")])
+        .await;
+    assert_ne!(crossed.status, 200);
+    assert!(
+        crossed.body.contains("session for this patient has ended"),
+        "{}",
+        crossed.body
+    );
+    let james = app
+        .call::<LaunchReport>(&b.cookie, &[("ctx", &b.handle), ("query[days]", "14")])
+        .await;
+    assert!(james.body.contains("not linked"), "{}", james.body);
+    let no_session = app
+        .send(
+            app.http
+                .post(format!("{}{}", app.base, LaunchReport::PATH))
+                .header("origin", &app.base)
+                .form(&[("ctx", a.handle.as_str()), ("query[days]", "14")]),
+        )
+        .await;
+    assert_ne!(no_session.status, 200);
+
+    // Demo mode is off: a report by patient id is refused.
+    let by_id = app.get(&format!("/patients/{}/report", liam.0), None).await;
+    assert!(
+        by_id.body.contains("Demo patients are disabled"),
+        "{}",
+        by_id.body
+    );
+    // A clinician is not an admin.
+    let console = app
+        .call::<AdminOverview>(&a.cookie, &[("ctx", &a.handle)])
+        .await;
+    assert!(console.body.contains("administrators"), "{}", console.body);
+}
+
+#[tokio::test]
+async fn an_admin_sees_the_practices_links_unlinks_with_a_reason_and_exports_the_audit_log() {
+    let app = spawn().await;
+    let james = app.cloudcgm_patient("james").await;
+    let code = app.issue_code(james, Utc::now() + Duration::hours(1)).await;
+    let clinician = app.launch(1, "james").await;
+    app.call::<ProposeLink>(
+        &clinician.cookie,
+        &[("ctx", &clinician.handle), ("code", &code)],
+    )
+    .await;
+    assert_eq!(
+        app.call::<ConfirmLink>(&clinician.cookie, &[("ctx", &clinician.handle)])
+            .await
+            .status,
+        200
+    );
+    let admin = app.launch(0, "elena").await;
+    let state = app
+        .call::<LaunchState>(&admin.cookie, &[("ctx", &admin.handle)])
+        .await
+        .json();
+    assert_eq!(
+        state["role"], "admin",
+        "the sandbox's first practitioner is the admin"
+    );
+    let overview = app
+        .call::<AdminOverview>(&admin.cookie, &[("ctx", &admin.handle)])
+        .await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    let v = overview.json();
+    let links = v["links"].as_array().unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0]["patient_name"], "James Carter");
+    assert_eq!(links[0]["linked_by"], app.practitioner(1).await);
+    let link_id = links[0]["id"].as_i64().unwrap().to_string();
+
+    let no_reason = app
+        .call::<AdminUnlink>(
+            &admin.cookie,
+            &[
+                ("ctx", &admin.handle),
+                ("link_id", &link_id),
+                ("reason", " "),
+            ],
+        )
+        .await;
+    assert!(
+        no_reason.body.contains("why the link is removed"),
+        "{}",
+        no_reason.body
+    );
+    let unlinked = app
+        .call::<AdminUnlink>(
+            &admin.cookie,
+            &[
+                ("ctx", &admin.handle),
+                ("link_id", &link_id),
+                ("reason", "linked to the wrong chart"),
+            ],
+        )
+        .await;
+    assert_eq!(unlinked.status, 200, "{}", unlinked.body);
+    let after = app
+        .call::<LaunchState>(&clinician.cookie, &[("ctx", &clinician.handle)])
+        .await
+        .json();
+    assert!(
+        after["linked"].is_null(),
+        "the clinician's view sees the unlink at once"
+    );
+
+    let csv = app
+        .get(
+            &format!("/ehr/{}/admin/audit.csv", admin.handle),
+            Some(&admin.cookie),
+        )
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let mut lines = csv.body.lines();
+    assert_eq!(
+        lines.next(),
+        Some("time,ehr,actor,action,ehr_patient,cloudcgm_patient,source_ip,detail")
+    );
+    let body: Vec<&str> = lines.collect();
+    assert!(body
+        .iter()
+        .any(|l| l.contains(",unlink,") && l.contains("linked to the wrong chart")));
+    assert!(body.iter().any(|l| l.contains(",link,")));
+    let clinician_csv = app
+        .get(
+            &format!("/ehr/{}/admin/audit.csv", clinician.handle),
+            Some(&clinician.cookie),
+        )
+        .await;
+    assert_eq!(
+        clinician_csv.status, 403,
+        "clinicians do not export the audit log"
+    );
+}
