@@ -11,8 +11,10 @@ import { join } from 'node:path';
 
 const APP_PORT = 9090;
 const APP_ORIGIN = `http://127.0.0.1:${APP_PORT}`;
-const BASE_URL = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
-const FHIR_BASE = `${BASE_URL}/sandbox/fhir`;
+// The sandbox's own origin (.ci/e2e announces it as 127.0.0.1, the fhirclient app's site, and CloudCGM as
+// localhost).
+const SANDBOX_URL = process.env.SANDBOX_URL ?? process.env.BASE_URL ?? 'http://127.0.0.1:3000';
+const FHIR_BASE = `${SANDBOX_URL}/sandbox/fhir`;
 
 const FILES: Record<string, [string, string]> = {
   '/launch.html': [join(__dirname, '..', 'smart-app', 'launch.html'), 'text/html; charset=utf-8'],
@@ -48,7 +50,7 @@ test.afterAll(async () => {
 
 /** Picks a patient and the fhirclient app on the sandbox launcher and opens the chart; returns the chart URL. */
 async function openChart(page: Page, patient: string): Promise<string> {
-  await page.goto('/sandbox/');
+  await page.goto(`${SANDBOX_URL}/sandbox/`);
   await expect(page).toHaveURL(/\/sandbox\/ehr$/);
   await expect(page.getByRole('heading', { name: 'Open a patient chart' })).toBeVisible();
   await page.getByLabel(patient, { exact: true }).check();
@@ -88,7 +90,7 @@ test('EHR launch in a new tab: a fresh launch id, and fhirclient reads the same 
 
 test('standalone launch: fhirclient with iss only, sign-in and patient picker on the sandbox, then the patient', async ({ page }) => {
   await page.goto(`${APP_ORIGIN}/launch.html?iss=${encodeURIComponent(FHIR_BASE)}`);
-  await expect(page).toHaveURL(new RegExp(`^${BASE_URL}/sandbox/auth/authorize`));
+  await expect(page).toHaveURL(new RegExp(`^${SANDBOX_URL}/sandbox/auth/authorize`));
   await expect(page.getByRole('heading', { name: 'Sandbox EHR: sign in' })).toBeVisible();
   await expect(page.getByText('Independent SMART client (fhirclient)')).toBeVisible();
   const practitioner = await optionLabel(page, 'practitioner', 'Maya Patel');

@@ -22,6 +22,10 @@ pub struct Config {
     pub sandbox: bool,
     /// The sandbox EHR's own database.
     pub sandbox_database_url: String,
+    /// The origin the mounted sandbox EHR announces (its pages, `iss`). `None`: CloudCGM's own origin. Set
+    /// it to another name of this server (`http://localhost:3000` for `http://127.0.0.1:3000`) to make the
+    /// EHR and CloudCGM different sites, as with a real EHR.
+    pub sandbox_origin: Option<String>,
     /// The sandbox's SMART client registry; `None` uses the demo registry `config/sandbox-clients.json`.
     pub sandbox_clients_file: Option<std::path::PathBuf>,
     /// The EHR registry file (`CLOUDCGM_EHRS`); the mounted sandbox is registered without one.
@@ -73,7 +77,7 @@ pub fn parse_origin(text: &str) -> anyhow::Result<String> {
 impl Config {
     /// Reads `CLOUDCGM_ADDR`, `CLOUDCGM_DATABASE_URL`, `CLOUDCGM_DEMO`, `CLOUDCGM_SEED_DEMO`,
     /// `CLOUDCGM_PUBLIC_ORIGIN`, `CLOUDCGM_SANDBOX`, `CLOUDCGM_SANDBOX_DATABASE_URL`,
-    /// `CLOUDCGM_SANDBOX_CLIENTS`, `CLOUDCGM_EHRS`, `CLOUDCGM_DEV_SECRETS_FILE`,
+    /// `CLOUDCGM_SANDBOX_CLIENTS`, `CLOUDCGM_SANDBOX_ORIGIN`, `CLOUDCGM_EHRS`, `CLOUDCGM_DEV_SECRETS_FILE`,
     /// `CLOUDCGM_SHARING_CODE_TTL_HOURS` and `LEPTOS_SITE_ROOT` (set by cargo-leptos), falling back to defaults.
     pub fn from_env() -> anyhow::Result<Config> {
         let var = env_var;
@@ -95,6 +99,9 @@ impl Config {
                 .transpose()?,
             sandbox: env_flag("CLOUDCGM_SANDBOX")?,
             sandbox_database_url: sandbox_database_url_from_env(),
+            sandbox_origin: var("CLOUDCGM_SANDBOX_ORIGIN")
+                .map(|o| parse_origin(&o))
+                .transpose()?,
             sandbox_clients_file: var("CLOUDCGM_SANDBOX_CLIENTS").map(Into::into),
             ehrs_file: var("CLOUDCGM_EHRS").map(Into::into),
             dev_secrets_file: var("CLOUDCGM_DEV_SECRETS_FILE").map(Into::into),

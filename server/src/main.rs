@@ -139,6 +139,17 @@ async fn run_async(command: Command) -> anyhow::Result<()> {
             print!("{}", cloudcgm::plain_csv::write(&readings, None));
             Ok(())
         }
+        Command::Keys(args) => {
+            let (keys, code_key, pem) = cloudcgm_server::secrets::AppSecrets::generate_env()?;
+            cloudcgm_server::secrets::write_private(&args.client_key_file, &pem)?;
+            println!("CLOUDCGM_SECRET_KEYS={keys}");
+            println!("CLOUDCGM_SHARING_CODE_KEY={code_key}");
+            println!(
+                "CLOUDCGM_CLIENT_KEY_FILE={}",
+                args.client_key_file.display()
+            );
+            Ok(())
+        }
         Command::Report(_) => unreachable!("handled without a runtime"),
     }
 }

@@ -197,8 +197,8 @@ fn load_or_create_dev(path: &Path) -> anyhow::Result<DevSecrets> {
     }
 }
 
-/// Writes a file only its owner can read.
-fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+/// Writes a new file only its owner can read (refused when it exists).
+pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

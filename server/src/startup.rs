@@ -50,10 +50,15 @@ impl Application {
         }
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let origin = origin_for(config.public_origin.as_deref(), listener.local_addr()?);
+        let sandbox_origin = config
+            .sandbox_origin
+            .clone()
+            .unwrap_or_else(|| origin.clone());
         let sandbox = if config.sandbox {
-            // Same origin as CloudCGM: the sandbox registers CloudCGM at {origin}/launch and /callback.
+            // The sandbox registers CloudCGM at {origin}/launch and /callback.
             let mut sandbox_config =
-                SandboxConfig::new(origin.clone(), config.sandbox_database_url.clone());
+                SandboxConfig::new(sandbox_origin.clone(), config.sandbox_database_url.clone());
+            sandbox_config.app_origin = origin.clone();
             sandbox_config.clients_file = config.sandbox_clients_file.clone();
             sandbox_config.seed = config.seed_demo;
             Some(SandboxState::open(sandbox_config).await?)
@@ -66,7 +71,7 @@ impl Application {
             None => EhrRegistry::default(),
         };
         if let Some(sandbox) = &sandbox {
-            ehrs.add(sandbox_ehr(sandbox, &origin).await?)?;
+            ehrs.add(sandbox_ehr(sandbox, &sandbox_origin).await?)?;
         }
         for ehr in ehrs.all() {
             for member in &ehr.members {

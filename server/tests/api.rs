@@ -35,6 +35,7 @@ async fn spawn_app(demo_mode: bool) -> TestApp {
         sandbox: false,
         sandbox_database_url: format!("sqlite://{}/sandbox.db?mode=rwc", dir.path().display()),
         sandbox_clients_file: None,
+        sandbox_origin: None,
         ehrs_file: None,
         dev_secrets_file: Some(dir.path().join("dev-secrets.json")),
         code_ttl_hours: 24,

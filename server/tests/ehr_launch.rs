@@ -82,6 +82,7 @@ async fn spawn() -> TestApp {
         sandbox: true,
         sandbox_database_url: format!("sqlite://{}/sandbox.db?mode=rwc", dir.path().display()),
         sandbox_clients_file: None,
+        sandbox_origin: None,
         ehrs_file: None,
         dev_secrets_file: Some(dir.path().join("dev-secrets.json")),
         code_ttl_hours: 24,

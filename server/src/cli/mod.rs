@@ -1,5 +1,6 @@
 //! The command line: `serve` (default), `report` on a CSV file, `seed-demo`, `export` of a patient's
-//! readings as plain CSV (the `report` command's input format), and `sandbox`, the sandbox EHR alone.
+//! readings as plain CSV (the `report` command's input format), `sandbox`, the sandbox EHR alone, and
+//! `keys`, fresh values for the server's secrets.
 
 pub mod report;
 
@@ -30,6 +31,16 @@ pub enum Command {
     /// Run the built-in sandbox EHR alone (SMART server, FHIR API, CGM Data Receiver, launcher) on its own
     /// port, at the same `/sandbox/...` paths as when `serve --sandbox` mounts it. Test data only.
     Sandbox(SandboxArgs),
+    /// Print fresh secrets for a production server: CLOUDCGM_SECRET_KEYS and CLOUDCGM_SHARING_CODE_KEY as
+    /// environment lines, and CloudCGM's client key (P-384, PKCS#8 PEM) written to the given file.
+    Keys(KeysArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeysArgs {
+    /// Where to write the new client key (refused if the file exists).
+    #[arg(long, default_value = "cloudcgm-client-key.pem")]
+    pub client_key_file: PathBuf,
 }
 
 #[derive(Debug, Clone, clap::Args, Default)]
