@@ -199,6 +199,16 @@ pub async fn search_patients(
             "Enter 2 to 100 characters of the patient's name.".into(),
         ));
     }
+    let may_search = cloudcgm::smart_scope::ScopeSet::parse(&c.launch.granted_scope)
+        .iter()
+        .filter_map(|s| s.as_resource())
+        .any(|r| r.allows(cloudcgm::smart_scope::Permission::Search, "Patient"));
+    if !may_search {
+        return Err(BackendError::Forbidden(
+            "Your EHR did not allow CloudCGM to search patients in this session. Open the patient's chart and              link from there instead."
+                .into(),
+        ));
+    }
     let token = admin_token(state, &c).await?;
     let found = fhir::search_patients(&state.http, &c.ehr.iss, &token, name)
         .await

@@ -6,7 +6,8 @@
 
 use chrono::{Duration, Utc};
 use cloudcgm_app::api::{
-    AdminOverview, AdminUnlink, ConfirmLink, LaunchReport, LaunchState, ProposeLink,
+    AdminLink, AdminOverview, AdminSearchPatients, AdminUnlink, ConfirmLink, LaunchReport,
+    LaunchState, ProposeLink,
 };
 use cloudcgm_server::config::Config;
 use cloudcgm_server::crypto::aad_for;
@@ -16,7 +17,9 @@ use cloudcgm_server::sandbox::{seed, SandboxState};
 use cloudcgm_server::sharing_code::SharingCode;
 use cloudcgm_server::startup::Application;
 use cloudcgm_server::state::AppState;
-use cloudcgm_server::store::access::{AuditAction, LaunchId, SharingCodeId};
+use cloudcgm_server::store::access::{
+    AuditAction, LaunchId, LaunchStatus, SealedTokens, SharingCodeId,
+};
 use cloudcgm_server::store::PatientId;
 use leptos::server_fn::ServerFn;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -689,4 +692,142 @@ async fn an_admin_sees_the_practices_links_unlinks_with_a_reason_and_exports_the
         clinician_csv.status, 403,
         "clinicians do not export the audit log"
     );
+}
+
+#[tokio::test]
+async fn an_admin_links_from_the_console_by_ehr_search_and_code_and_a_mismatch_needs_a_reason() {
+    let app = spawn().await;
+    let admin = app.launch(0, "elena").await;
+    let found = app
+        .call::<AdminSearchPatients>(
+            &admin.cookie,
+            &[("ctx", &admin.handle), ("name", "Ramírez")],
+        )
+        .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let list = found.json();
+    let sofia_ehr = app.ehr_patient("sofia").await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["id"], sofia_ehr.as_str());
+    assert_eq!(list[0]["name"], "Sofía Ramírez");
+
+    // Liam's code offered for Sofía's chart: the identities differ, so a reason is required.
+    let liam = app.cloudcgm_patient("liam").await;
+    let code = app.issue_code(liam, Utc::now() + Duration::hours(1)).await;
+    let link = |reason: &'static str| {
+        let (cookie, handle, ehr, code) = (
+            admin.cookie.clone(),
+            admin.handle.clone(),
+            sofia_ehr.clone(),
+            code.clone(),
+        );
+        let app = &app;
+        async move {
+            app.call::<AdminLink>(
+                &cookie,
+                &[
+                    ("ctx", &handle),
+                    ("ehr_patient_id", &ehr),
+                    ("code", &code),
+                    ("reason", reason),
+                ],
+            )
+            .await
+        }
+    };
+    let refused = link("").await;
+    assert_ne!(refused.status, 200);
+    assert!(refused.body.contains("What differs"), "{}", refused.body);
+    assert!(refused.body.contains("Sofía Ramírez"), "{}", refused.body);
+    let linked = link("test chart for the demo").await;
+    assert_eq!(linked.status, 200, "{}", linked.body);
+    let v = app
+        .call::<AdminOverview>(&admin.cookie, &[("ctx", &admin.handle)])
+        .await
+        .json();
+    assert_eq!(v["links"][0]["ehr_patient_id"], sofia_ehr.as_str());
+    assert_eq!(v["links"][0]["patient_name"], "Liam O'Brien");
+    assert_eq!(v["links"][0]["mismatch_reason"], "test chart for the demo");
+    // The code was consumed by the link, not by the refused attempt before it.
+    let again = link("test chart for the demo").await;
+    assert!(again.body.contains("not valid"), "{}", again.body);
+}
+
+#[tokio::test]
+async fn a_token_about_to_expire_is_refreshed_and_a_failed_refresh_asks_for_a_new_launch() {
+    let app = spawn().await;
+    let admin = app.launch(0, "elena").await;
+    let id = LaunchId(1);
+    let row = app
+        .state
+        .access
+        .launch(id)
+        .await
+        .unwrap()
+        .expect("launch row");
+    let open = |sealed: &str| {
+        app.state
+            .secrets
+            .keyring
+            .open_string(&aad_for("launches", id.0, "access_token"), sealed)
+            .expect("opens")
+    };
+    let before = open(&row.tokens.access_token);
+    assert!(
+        row.tokens.refresh_token.is_some(),
+        "the sandbox grants a refresh token"
+    );
+    // Thirty seconds left: inside the refresh margin.
+    let soon = SealedTokens {
+        expires_at: Some(Utc::now() + Duration::seconds(30)),
+        ..row.tokens.clone()
+    };
+    app.state.access.update_tokens(id, &soon).await.unwrap();
+    let search = || async {
+        app.call::<AdminSearchPatients>(
+            &admin.cookie,
+            &[("ctx", &admin.handle), ("name", "Carter")],
+        )
+        .await
+    };
+    let found = search().await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    let refreshed = app.state.access.launch(id).await.unwrap().unwrap();
+    assert_ne!(
+        open(&refreshed.tokens.access_token),
+        before,
+        "a new access token"
+    );
+    assert!(refreshed.tokens.expires_at.unwrap() > Utc::now() + Duration::minutes(5));
+
+    // A refresh token the EHR does not know: the launch needs a new launch, and the console says so.
+    let bogus = app
+        .state
+        .secrets
+        .keyring
+        .seal(
+            &aad_for("launches", id.0, "refresh_token"),
+            b"not-a-refresh-token",
+        )
+        .unwrap();
+    let broken = SealedTokens {
+        refresh_token: Some(bogus),
+        expires_at: Some(Utc::now()),
+        ..refreshed.tokens.clone()
+    };
+    app.state.access.update_tokens(id, &broken).await.unwrap();
+    let failed = search().await;
+    assert_ne!(failed.status, 200);
+    assert!(
+        failed.body.contains("open CloudCGM again"),
+        "{}",
+        failed.body
+    );
+    let row = app.state.access.launch(id).await.unwrap().unwrap();
+    assert_eq!(row.status, LaunchStatus::NeedsRelaunch);
+    let v = app
+        .call::<AdminOverview>(&admin.cookie, &[("ctx", &admin.handle)])
+        .await
+        .json();
+    assert_eq!(v["needs_relaunch"][0], app.practitioner(0).await);
 }

@@ -57,7 +57,8 @@ pub enum ScopeSyntax {
 
 /// The resource scopes of SMART.md in v2 form; [`requested_scope`] rewrites them for a v1 server.
 pub const RESOURCE_SCOPES: [&str; 5] = [
-    "user/Patient.r",
+    // Search too, not only read (SMART.md lists `.r`): the admin console finds EHR patients by name.
+    "user/Patient.rs",
     "user/ServiceRequest.rs",
     "user/Observation.cu",
     "user/DiagnosticReport.cu",
@@ -282,7 +283,7 @@ pub fn requested_scope(syntax: ScopeSyntax, backend_services: bool, online_acces
     scopes.join(" ")
 }
 
-/// `user/Patient.r` → `user/Patient.read`; anything with c, u or d → `.write` (v1 has no finer grain).
+/// `user/Patient.rs` → `user/Patient.read`; anything with c, u or d → `.write` (v1 has no finer grain).
 fn to_v1(scope: &str) -> String {
     let (head, perms) = scope.rsplit_once('.').unwrap_or((scope, ""));
     let v1 = if perms.chars().any(|c| "cud".contains(c)) {
@@ -355,7 +356,7 @@ mod tests {
     fn the_requested_scope_follows_smart_md_in_both_syntaxes() {
         assert_eq!(
             requested_scope(ScopeSyntax::V2, false, true),
-            "launch openid fhirUser user/Patient.r user/ServiceRequest.rs user/Observation.cu \
+            "launch openid fhirUser user/Patient.rs user/ServiceRequest.rs user/Observation.cu \
              user/DiagnosticReport.cu user/Device.cu offline_access"
         );
         assert_eq!(
