@@ -176,14 +176,7 @@ async fn admin_token(
 ) -> Result<crate::smart_client::Secret, BackendError> {
     tokens::access_token(state, &c.launch)
         .await
-        .map_err(|e| BackendError::Forbidden(format!("{}.", capitalise(&e.to_string()))))
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-        .unwrap_or_default()
+        .map_err(|e| BackendError::Forbidden(format!("{}.", linking::capitalised(&e.to_string()))))
 }
 
 pub async fn search_patients(

@@ -150,7 +150,8 @@ pub async fn redeem(
     })
 }
 
-fn capitalised(s: &str) -> String {
+/// `s` with its first letter in upper case (error texts start lower case; sentences for people do not).
+pub(crate) fn capitalised(s: &str) -> String {
     let mut c = s.chars();
     c.next()
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())

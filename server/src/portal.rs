@@ -225,13 +225,7 @@ pub async fn sign_in(
         .map_err(internal)?;
     audit::record(
         state,
-        NewAuditEvent {
-            actor: format!("patient:{}", patient.0),
-            action: Some(AuditAction::PortalSignIn),
-            patient_id: Some(patient),
-            source_ip: ip,
-            ..Default::default()
-        },
+        patient_event(patient, AuditAction::PortalSignIn, req),
     )
     .await;
     Ok(())
@@ -247,11 +241,13 @@ pub async fn sign_out(req: &cloudcgm_app::backend::Parts) -> Result<(), BackendE
         .map_err(internal)
 }
 
-pub async fn new_code(
+/// Issues a new code for `patient` (revoking the old one), valid until `expires_at`; returns it grouped.
+pub async fn issue_code(
     state: &AppState,
-    req: &cloudcgm_app::backend::Parts,
-) -> Result<(), BackendError> {
-    let patient = require_patient(req).await?;
+    patient: PatientId,
+    now: chrono::DateTime<Utc>,
+    expires_at: chrono::DateTime<Utc>,
+) -> Result<String, StoreError> {
     let code = SharingCode::generate();
     let lookup = state.secrets.sharing_code_key.lookup(&code);
     let secrets = state.secrets.clone();
@@ -265,29 +261,38 @@ pub async fn new_code(
             )
             .map_err(|e| e.to_string())
     };
-    let now = Utc::now();
     state
         .access
-        .issue_code(
-            patient,
-            lookup.as_bytes(),
-            &seal,
-            now,
-            now + state.settings.code_ttl,
-        )
+        .issue_code(patient, lookup.as_bytes(), &seal, now, expires_at)
+        .await?;
+    Ok(code.grouped())
+}
+
+/// An audit event of the signed-in patient.
+fn patient_event(
+    patient: PatientId,
+    action: AuditAction,
+    req: &cloudcgm_app::backend::Parts,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        actor: format!("patient:{}", patient.0),
+        action: Some(action),
+        patient_id: Some(patient),
+        source_ip: crate::web::client_ip(&req.extensions),
+        ..Default::default()
+    }
+}
+
+pub async fn new_code(
+    state: &AppState,
+    req: &cloudcgm_app::backend::Parts,
+) -> Result<(), BackendError> {
+    let patient = require_patient(req).await?;
+    let now = Utc::now();
+    issue_code(state, patient, now, now + state.settings.code_ttl)
         .await
         .map_err(internal)?;
-    audit::record(
-        state,
-        NewAuditEvent {
-            actor: format!("patient:{}", patient.0),
-            action: Some(AuditAction::CodeIssued),
-            patient_id: Some(patient),
-            source_ip: crate::web::client_ip(&req.extensions),
-            ..Default::default()
-        },
-    )
-    .await;
+    audit::record(state, patient_event(patient, AuditAction::CodeIssued, req)).await;
     Ok(())
 }
 
@@ -301,17 +306,7 @@ pub async fn revoke_code(
         .revoke_codes(patient, Utc::now())
         .await
         .map_err(internal)?;
-    audit::record(
-        state,
-        NewAuditEvent {
-            actor: format!("patient:{}", patient.0),
-            action: Some(AuditAction::CodeRevoked),
-            patient_id: Some(patient),
-            source_ip: crate::web::client_ip(&req.extensions),
-            ..Default::default()
-        },
-    )
-    .await;
+    audit::record(state, patient_event(patient, AuditAction::CodeRevoked, req)).await;
     Ok(())
 }
 

@@ -1,6 +1,10 @@
 //! Integration tests of the server: the HTTP surface through a real listener on port 0 with a real SQLite
 //! file, the store's contract, and the command-line interface as a subprocess.
 
+mod support;
+
+use support::app_config;
+
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use cloudcgm::localtime::{local_date, local_midnight};
 use cloudcgm::report::build_report;
@@ -8,7 +12,6 @@ use cloudcgm::{DeviceId, GlucoseUnit, Reading, Trace, Window};
 use cloudcgm_app::backend::Backend;
 use cloudcgm_app::views::ReportQuery;
 use cloudcgm_server::backend::AppBackend;
-use cloudcgm_server::config::Config;
 use cloudcgm_server::demo_seed::seed_demo;
 use cloudcgm_server::startup::Application;
 use cloudcgm_server::store::sqlite::SqliteStore;
@@ -25,21 +28,7 @@ struct TestApp {
 
 async fn spawn_app(demo_mode: bool) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = Config {
-        addr: "127.0.0.1:0".parse().expect("addr"),
-        database_url: format!("sqlite://{}/test.db?mode=rwc", dir.path().display()),
-        demo_mode,
-        seed_demo: true,
-        site_root: dir.path().display().to_string(),
-        public_origin: None,
-        sandbox: false,
-        sandbox_database_url: format!("sqlite://{}/sandbox.db?mode=rwc", dir.path().display()),
-        sandbox_clients_file: None,
-        sandbox_origin: None,
-        ehrs_file: None,
-        dev_secrets_file: Some(dir.path().join("dev-secrets.json")),
-        code_ttl_hours: 24,
-    };
+    let config = app_config(dir.path(), demo_mode, false);
     let app = Application::build(config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
     let store = app.store.clone();

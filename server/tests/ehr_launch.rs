@@ -4,22 +4,24 @@
 //! state and code, `aud`, unknown `iss`, expired and reused codes, throttled guessing, CSRF without Origin,
 //! another patient's report unreachable, and no token in any log line, header or page.
 
+mod support;
+
+use support::app_config;
+
 use chrono::{Duration, Utc};
 use cloudcgm_app::api::{
     AdminLink, AdminOverview, AdminSearchPatients, AdminUnlink, ConfirmLink, LaunchReport,
     LaunchState, ProposeLink,
 };
-use cloudcgm_server::config::Config;
 use cloudcgm_server::crypto::aad_for;
 use cloudcgm_server::linking::MAX_FAILURES_PER_USER;
+use cloudcgm_server::portal;
 use cloudcgm_server::sandbox::auth::LaunchContext;
 use cloudcgm_server::sandbox::{seed, SandboxState};
 use cloudcgm_server::sharing_code::SharingCode;
 use cloudcgm_server::startup::Application;
 use cloudcgm_server::state::AppState;
-use cloudcgm_server::store::access::{
-    AuditAction, LaunchId, LaunchStatus, SealedTokens, SharingCodeId,
-};
+use cloudcgm_server::store::access::{AuditAction, LaunchId, LaunchStatus, SealedTokens};
 use cloudcgm_server::store::PatientId;
 use leptos::server_fn::ServerFn;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -74,22 +76,8 @@ struct TestApp {
 async fn spawn() -> TestApp {
     captured_logs();
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = Config {
-        addr: "127.0.0.1:0".parse().expect("addr"),
-        database_url: format!("sqlite://{}/app.db?mode=rwc", dir.path().display()),
-        // Demo mode off: only the launch may open a report.
-        demo_mode: false,
-        seed_demo: true,
-        site_root: dir.path().display().to_string(),
-        public_origin: None,
-        sandbox: true,
-        sandbox_database_url: format!("sqlite://{}/sandbox.db?mode=rwc", dir.path().display()),
-        sandbox_clients_file: None,
-        sandbox_origin: None,
-        ehrs_file: None,
-        dev_secrets_file: Some(dir.path().join("dev-secrets.json")),
-        code_ttl_hours: 24,
-    };
+    // Demo mode off: only the launch may open a report.
+    let config = app_config(dir.path(), false, true);
     let app = Application::build(config).await.expect("app builds");
     let sandbox = app.sandbox.clone().expect("sandbox mounted");
     let state = app.state.clone();
@@ -211,26 +199,10 @@ impl TestApp {
 
     /// A sharing code for `patient` that expires at `expires_at`, issued as the portal does.
     async fn issue_code(&self, patient: PatientId, expires_at: chrono::DateTime<Utc>) -> String {
-        let code = SharingCode::generate();
-        let lookup = self.state.secrets.sharing_code_key.lookup(&code);
-        let secrets = self.state.secrets.clone();
-        let text = code.normalized().to_string();
-        let seal = move |id: SharingCodeId| {
-            secrets
-                .keyring
-                .seal(
-                    &aad_for("sharing_codes", id.0, "sealed_code"),
-                    text.as_bytes(),
-                )
-                .map_err(|e| e.to_string())
-        };
-        let now = Utc::now() - Duration::minutes(1);
-        self.state
-            .access
-            .issue_code(patient, lookup.as_bytes(), &seal, now, expires_at)
+        let issued = Utc::now() - Duration::minutes(1);
+        portal::issue_code(&self.state, patient, issued, expires_at)
             .await
-            .expect("code issued");
-        code.grouped()
+            .expect("code issued")
     }
 
     /// Opens CloudCGM from the sandbox chart of `patient_key` as practitioner `who`: `/launch` → the

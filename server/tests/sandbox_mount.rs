@@ -4,8 +4,11 @@
 //! their own CSP under CloudCGM's security-header layers, that Leptos' fallback never answers for a sandbox
 //! path, and CORS on the API only.
 
+mod support;
+
+use support::app_config;
+
 use cloudcgm::demo::demo_patients;
-use cloudcgm_server::config::Config;
 use cloudcgm_server::startup::Application;
 use reqwest::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_SECURITY_POLICY,
@@ -24,21 +27,7 @@ struct Mounted {
 
 async fn spawn_with_sandbox() -> Mounted {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = Config {
-        addr: "127.0.0.1:0".parse().expect("addr"),
-        database_url: format!("sqlite://{}/app.db?mode=rwc", dir.path().display()),
-        demo_mode: true,
-        seed_demo: true,
-        site_root: dir.path().display().to_string(),
-        public_origin: None,
-        sandbox: true,
-        sandbox_database_url: format!("sqlite://{}/sandbox.db?mode=rwc", dir.path().display()),
-        sandbox_clients_file: None,
-        sandbox_origin: None,
-        ehrs_file: None,
-        dev_secrets_file: Some(dir.path().join("dev-secrets.json")),
-        code_ttl_hours: 24,
-    };
+    let config = app_config(dir.path(), true, true);
     let app = Application::build(config).await.expect("app builds");
     let addr = app.local_addr().expect("bound");
     assert_eq!(app.origin, format!("http://{addr}"));

@@ -5,7 +5,7 @@
 
 use crate::api::{launch_report, launch_state, ConfirmLink, ProposeLink};
 use crate::components::error_box::{error_message, ErrorBox};
-use crate::pages::report::{query_from_map, ReportBody};
+use crate::pages::report::{query_from_map, ReportPanel};
 use crate::views::{LaunchView, LinkProposalView};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -76,21 +76,7 @@ fn LaunchReport(ctx: String) -> impl IntoView {
         move || (ctx.clone(), query_from_map(&query.read())),
         |(ctx, q)| launch_report(ctx, q),
     );
-    let (pending, set_pending) = signal(false);
-    view! {
-        <div class="report" aria-busy=move || pending.get().to_string()>
-            <Transition fallback=|| view! { <p class="loading">"Computing the report…"</p> } set_pending>
-                {move || Suspend::new(async move {
-                    match report.await {
-                        Ok(r) => view! { <ReportBody report=r/> }.into_any(),
-                        Err(e) => view! {
-                            <ErrorBox title="The report could not be shown" message=error_message(&e)/>
-                        }.into_any(),
-                    }
-                })}
-            </Transition>
-        </div>
-    }
+    view! { <ReportPanel report/> }
 }
 
 #[component]

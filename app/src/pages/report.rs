@@ -37,6 +37,13 @@ pub fn ReportPage() -> impl IntoView {
             }
         },
     );
+    view! { <ReportPanel report/> }
+}
+
+/// A report being loaded: the body when it arrives (the previous one stays while the next loads), or what
+/// went wrong. Every page that shows a report uses this.
+#[component]
+pub fn ReportPanel(report: Resource<Result<ReportView, ServerFnError>>) -> impl IntoView {
     let (pending, set_pending) = signal(false);
     view! {
         <div class="report" aria-busy=move || pending.get().to_string()>

@@ -14,7 +14,7 @@ pub mod tokens;
 use crate::audit;
 use crate::smart_client::authorize::{begin_launch, AuthorizeRequest};
 use crate::smart_client::pending::{PendingError, PendingStore};
-use crate::smart_client::token::{exchange_code, fetch_jwks, verify_id_token};
+use crate::smart_client::token::{finish_launch, CompletedLaunch};
 use crate::smart_client::SmartError;
 use crate::state::AppState;
 use crate::store::access::{AuditAction, NewAuditEvent, NewLaunch};
@@ -132,32 +132,21 @@ async fn callback(
     let Some(ehr) = state.ehrs.by_iss(&pending.iss).cloned() else {
         return pages::unknown_ehr(&pending.iss);
     };
+    let iss = pending.iss.clone();
     let done = async {
-        let config = state.smart_configuration(&pending.iss).await?;
+        let config = state.smart_configuration(&iss).await?;
         let client = ehr
             .credentials(&state.secrets)
             .map_err(|e| SmartError::ClientCredentials(e.to_string()))?;
-        let token = exchange_code(&state.http, &config, &client, &pending, &code).await?;
-        let claims = match &token.id_token {
-            Some(id_token) => {
-                let uri = config.jwks_uri.as_deref().ok_or_else(|| {
-                    SmartError::IdToken("the EHR sent an id_token but publishes no jwks_uri".into())
-                })?;
-                let jwks = fetch_jwks(&state.http, uri).await?;
-                Some(verify_id_token(
-                    &jwks,
-                    id_token,
-                    &config.issuer,
-                    &client.client_id,
-                )?)
-            }
-            None => None,
-        };
-        Ok::<_, SmartError>((token, claims))
+        finish_launch(&state.http, &config, &client, pending, &code).await
     }
     .await;
-    let (token, claims) = match done {
-        Ok(t) => t,
+    let CompletedLaunch {
+        token,
+        id_token: claims,
+        ..
+    } = match done {
+        Ok(done) => done,
         Err(e) => {
             tracing::warn!(error = %e, ehr = %ehr.id, "the launch's token exchange failed");
             return pages::sign_in_failed();
@@ -207,7 +196,7 @@ async fn callback(
     // The EHR's own record of the patient, for the banner and the identity check when linking. A failed
     // read is not fatal: the page then shows the id only.
     let ehr_patient = match &token.patient {
-        Some(id) => fhir::read_patient(&state.http, &pending.iss, &token.access_token, id)
+        Some(id) => fhir::read_patient(&state.http, &iss, &token.access_token, id)
             .await
             .map_err(|e| tracing::warn!(error = %e, "could not read the EHR patient"))
             .ok(),

@@ -293,8 +293,7 @@ pub async fn exchange_code(
     post_token(http, config, client, form, &pending.requested_scope).await
 }
 
-/// The whole callback: takes the pending launch for `state` (single use), exchanges `code`, and verifies the
-/// id_token when one came back (it needs the EHR's `jwks_uri`).
+/// The whole callback: takes the pending launch for `state` (single use), then [`finish_launch`].
 pub async fn complete_launch(
     http: &reqwest::Client,
     store: &dyn PendingStore,
@@ -304,6 +303,18 @@ pub async fn complete_launch(
     code: &str,
 ) -> Result<CompletedLaunch, SmartError> {
     let pending = store.take(state).await?;
+    finish_launch(http, config, client, pending, code).await
+}
+
+/// Exchanges `code` for the already taken `pending` launch and verifies the id_token when one came back
+/// (it needs the EHR's `jwks_uri`).
+pub async fn finish_launch(
+    http: &reqwest::Client,
+    config: &SmartConfiguration,
+    client: &ClientCredentials,
+    pending: PendingLaunch,
+    code: &str,
+) -> Result<CompletedLaunch, SmartError> {
     let token = exchange_code(http, config, client, &pending, code).await?;
     let id_token = match &token.id_token {
         None => None,

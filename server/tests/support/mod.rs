@@ -1,11 +1,12 @@
-//! What the sandbox integration tests share: a sandbox EHR served on a free loopback port with its own
-//! temp SQLite file, access tokens minted straight into its token table (the flows that issue them are
+//! What the integration tests share: CloudCGM's test configuration, a sandbox EHR served on a free loopback
+//! port with its own temp SQLite file, access tokens minted straight into its token table (the flows that issue them are
 //! tested in sandbox_auth.rs), and the IG's example data with the patient it names.
 //!
 //! Each test crate uses part of this, so unused items are expected here.
 #![allow(dead_code)]
 
 use axum::Router;
+use cloudcgm_server::config::Config;
 use cloudcgm_server::sandbox::auth::util::sha256_hex;
 use cloudcgm_server::sandbox::fhir::store;
 use cloudcgm_server::sandbox::{self, SandboxConfig, SandboxState};
@@ -26,6 +27,25 @@ pub const READING: usize = 8;
 /// What a CGM submitter asks for.
 pub const WRITE_SCOPES: &str = "patient/Observation.c patient/DiagnosticReport.c patient/Device.c \
                                 patient/ServiceRequest.cr patient/Patient.r";
+
+/// CloudCGM on port 0 with demo data, every file (databases, development secrets) in `dir`.
+pub fn app_config(dir: &std::path::Path, demo_mode: bool, sandbox: bool) -> Config {
+    Config {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        database_url: format!("sqlite://{}/app.db?mode=rwc", dir.display()),
+        demo_mode,
+        seed_demo: true,
+        site_root: dir.display().to_string(),
+        public_origin: None,
+        sandbox,
+        sandbox_database_url: format!("sqlite://{}/sandbox.db?mode=rwc", dir.display()),
+        sandbox_clients_file: None,
+        sandbox_origin: None,
+        ehrs_file: None,
+        dev_secrets_file: Some(dir.join("dev-secrets.json")),
+        code_ttl_hours: 24,
+    }
+}
 
 /// A sandbox answering over real HTTP. Dropping it deletes its database.
 pub struct Served {
