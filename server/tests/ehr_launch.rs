@@ -115,6 +115,18 @@ impl Answer {
     }
 }
 
+/// The session cookie a response set: the `name=value` pair and the whole header.
+fn session_cookie(headers: &HeaderMap) -> (String, String) {
+    let set_cookie = headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_string())
+        .find(|c| c.starts_with("cloudcgm_session="))
+        .expect("a session cookie");
+    let pair = set_cookie.split(';').next().expect("pair").to_string();
+    (pair, set_cookie)
+}
+
 /// A launch as the browser holds it.
 struct Launched {
     cookie: String,
@@ -205,9 +217,10 @@ impl TestApp {
             .expect("code issued")
     }
 
-    /// Opens CloudCGM from the sandbox chart of `patient_key` as practitioner `who`: `/launch` → the
-    /// sandbox's authorize endpoint → `/callback` → `/ehr/{handle}`.
-    async fn launch(&self, who: usize, patient_key: &str) -> Launched {
+    /// Starts CloudCGM's launch from the sandbox chart of `patient_key` as practitioner `who` and follows
+    /// `/launch` → the sandbox's authorize endpoint; returns the session cookie `/launch` set and the
+    /// callback URL the EHR sent the browser to.
+    async fn start_launch(&self, who: usize, patient_key: &str) -> (String, String) {
         let context = LaunchContext {
             fhir_user: self.practitioner(who).await,
             patient: self.ehr_patient(patient_key).await,
@@ -244,23 +257,23 @@ impl TestApp {
             callback.starts_with(&format!("{}/callback?", self.base)),
             "{callback}"
         );
-        let done = self.get(&callback, None).await;
+        (session_cookie(&start.headers).0, callback)
+    }
+
+    /// A whole launch: [`TestApp::start_launch`], then the callback in the same browser → `/ehr/{handle}`.
+    async fn launch(&self, who: usize, patient_key: &str) -> Launched {
+        let (started, callback) = self.start_launch(who, patient_key).await;
+        let done = self.get(&callback, Some(&started)).await;
         assert_eq!(done.status, 303, "{}", done.body);
-        let set_cookie = done
-            .headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().expect("ascii").to_string())
-            .find(|c| c.starts_with("cloudcgm_session="))
-            .expect("a session cookie");
-        let cookie = set_cookie.split(';').next().expect("pair").to_string();
+        let (cookie, set_cookie) = session_cookie(&done.headers);
+        assert_ne!(cookie, started, "the session id changes at sign-in");
         let handle = done
             .location()
             .strip_prefix("/ehr/")
             .expect("to the app")
             .to_string();
         // The callback URL is single use: a replay finds no pending launch.
-        let replay = self.get(&callback, None).await;
+        let replay = self.get(&callback, Some(&cookie)).await;
         assert_eq!(replay.status, 400);
         assert!(replay.body.contains("expired or was already used"));
         Launched {
@@ -484,6 +497,14 @@ async fn unknown_iss_missing_parameters_and_a_forged_state_get_clear_pages() {
     assert!(forged.body.contains("expired or was already used"));
     let no_state = app.get("/callback?code=abc", None).await;
     assert_eq!(no_state.status, 400);
+    // A real callback URL opened in another browser (no session of this launch) does not sign anyone in,
+    // and it is used up: the browser that started the launch cannot finish it either.
+    let (started, callback) = app.start_launch(1, "elena").await;
+    let elsewhere = app.get(&callback, None).await;
+    assert_eq!(elsewhere.status, 400);
+    assert!(elsewhere.body.contains("expired or was already used"));
+    let late = app.get(&callback, Some(&started)).await;
+    assert_eq!(late.status, 400);
     let jwks = app.get("/.well-known/jwks.json", None).await.json();
     assert_eq!(jwks["keys"][0]["alg"], "ES384");
     assert!(jwks["keys"][0].get("d").is_none());

@@ -13,7 +13,7 @@ pub mod tokens;
 
 use crate::audit;
 use crate::smart_client::authorize::{begin_launch, AuthorizeRequest};
-use crate::smart_client::pending::{PendingError, PendingStore};
+use crate::smart_client::pending::{key, PendingError, PendingStore};
 use crate::smart_client::token::{finish_launch, CompletedLaunch};
 use crate::smart_client::SmartError;
 use crate::state::AppState;
@@ -55,7 +55,11 @@ fn see_other(url: &str) -> Response {
 }
 
 /// `GET /launch?iss=…&launch=…` (EHR launch; without `launch`, a standalone launch at that EHR).
-async fn launch(State(state): State<Arc<AppState>>, Query(q): Query<LaunchQuery>) -> Response {
+async fn launch(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Query(q): Query<LaunchQuery>,
+) -> Response {
     let Some(iss) = q.iss.filter(|s| !s.is_empty()) else {
         return pages::no_launch_parameters();
     };
@@ -84,7 +88,20 @@ async fn launch(State(state): State<Arc<AppState>>, Query(q): Query<LaunchQuery>
         scope: &scope,
     };
     match begin_launch(&pending, &config, &request).await {
-        Ok(url) => see_other(url.as_str()),
+        Ok(url) => {
+            // The state is also bound to this browser's session, so a callback URL made for one browser
+            // cannot complete a launch in another (OAuth login CSRF, RFC 6749 §10.12).
+            let sent = url
+                .query_pairs()
+                .find(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            if let Err(e) = session::remember_state(&session, &key(&sent)).await {
+                tracing::error!(error = %e, "could not store the session");
+                return pages::sign_in_failed();
+            }
+            see_other(url.as_str())
+        }
         Err(e) => {
             tracing::error!(error = %e, ehr = %ehr.id, "could not start the launch");
             pages::ehr_unreachable()
@@ -110,6 +127,13 @@ async fn callback(
         return pages::launch_expired();
     };
     let store = DbPendingStore::new(state.access.clone(), state.secrets.clone());
+    let from_this_browser = match session::forget_state(&session, &key(&oauth_state)).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "session storage failed");
+            return pages::sign_in_failed();
+        }
+    };
     // Taken before anything else, so an error answer or a replay also uses the state up.
     let pending = match store.take(&oauth_state).await {
         Ok(p) => p,
@@ -122,6 +146,10 @@ async fn callback(
             return pages::sign_in_failed();
         }
     };
+    if !from_this_browser {
+        tracing::warn!("callback in a browser session that did not start this launch");
+        return pages::launch_expired();
+    }
     if let Some(error) = q.error {
         tracing::info!(%error, iss = %pending.iss, "the EHR did not authorize the launch");
         return pages::denied(&error);

@@ -24,6 +24,7 @@ const MAX_LAUNCHES_PER_SESSION: usize = 8;
 
 const CLINICIAN_KEY: &str = "clinician";
 const PATIENT_KEY: &str = "patient";
+const STATES_KEY: &str = "launch_states";
 
 /// The session layer on the given pool, with its table created and expired sessions swept hourly.
 pub async fn layer(
@@ -136,6 +137,27 @@ pub async fn add_launch(session: &Session, launch: i64) -> Result<String, Sessio
     launches.entries.drain(..excess);
     put(session, CLINICIAN_KEY, &launches).await?;
     Ok(handle)
+}
+
+/// Remembers a launch's state (its hash) until its callback; a few at once, for several frames.
+pub async fn remember_state(session: &Session, state_hash: &str) -> Result<(), SessionError> {
+    let mut states: Vec<String> = read(session, STATES_KEY).await?.unwrap_or_default();
+    states.push(state_hash.to_string());
+    let excess = states.len().saturating_sub(MAX_LAUNCHES_PER_SESSION);
+    states.drain(..excess);
+    put(session, STATES_KEY, &states).await
+}
+
+/// Forgets a launch's state; true when this session had started that launch.
+pub async fn forget_state(session: &Session, state_hash: &str) -> Result<bool, SessionError> {
+    let mut states: Vec<String> = read(session, STATES_KEY).await?.unwrap_or_default();
+    let before = states.len();
+    states.retain(|s| s != state_hash);
+    if states.len() == before {
+        return Ok(false);
+    }
+    put(session, STATES_KEY, &states).await?;
+    Ok(true)
 }
 
 /// The launch row behind `handle` in this session.
