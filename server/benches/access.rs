@@ -17,10 +17,18 @@ fn bench(c: &mut Criterion) {
     let aad = aad_for("launches", 4711, "access_token");
     let sealed = secrets.keyring.seal(&aad, token.as_bytes()).expect("seal");
     c.bench_function("seal_access_token", |b| {
-        b.iter(|| secrets.keyring.seal(black_box(&aad), black_box(token.as_bytes())))
+        b.iter(|| {
+            secrets
+                .keyring
+                .seal(black_box(&aad), black_box(token.as_bytes()))
+        })
     });
     c.bench_function("open_access_token", |b| {
-        b.iter(|| secrets.keyring.open_string(black_box(&aad), black_box(&sealed)))
+        b.iter(|| {
+            secrets
+                .keyring
+                .open_string(black_box(&aad), black_box(&sealed))
+        })
     });
     let code = SharingCode::generate();
     c.bench_function("sharing_code_parse_and_lookup", |b| {

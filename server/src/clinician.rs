@@ -41,11 +41,14 @@ pub(crate) async fn context(
 ) -> Result<ClinicianContext, BackendError> {
     match clinician(state, &session_of(req)?, ctx).await {
         Ok(c) => Ok(c),
-        Err(ContextError::NoLaunch) => Err(BackendError::Forbidden(
+        Err(ContextError::NoLaunch) => {
+            tracing::warn!("refused: the launch handle is not one of this session's launches");
+            Err(BackendError::Forbidden(
             "Your CloudCGM session for this patient has ended. Open CloudCGM again from the patient's chart \
              in your EHR."
-                .into(),
-        )),
+                    .into(),
+            ))
+        }
         Err(ContextError::NotMember) => Err(BackendError::Forbidden(
             "You are no longer a CloudCGM user of this practice. Ask your practice's CloudCGM administrator."
                 .into(),

@@ -19,7 +19,8 @@ pub fn HomePage() -> impl IntoView {
                         Ok(list) => view! {
                             <p class="hint">
                                 "Synthetic patients for trying CloudCGM. In production, clinicians open a "
-                                "patient's report from their EHR."
+                                "patient's report from their EHR. Patients share their data with a code from the "
+                                <a href="/portal">"patient portal"</a> "."
                             </p>
                             <table class="patients">
                                 <thead>
