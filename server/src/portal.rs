@@ -196,14 +196,17 @@ pub async fn sign_in(
         .portal_account(&username)
         .await
         .map_err(internal)?;
-    let ok = match &account {
-        Some((_, hash)) => verify_password(password, hash),
-        None => {
-            // Same work as a real check, so timing does not tell which usernames exist.
-            let _ = verify_password(password, DUMMY_HASH);
-            false
-        }
-    };
+    // Same work for an unknown username as for a real check, so timing does not tell which exist. The
+    // ~20 ms of argon2 run off the async workers.
+    let hash = account
+        .as_ref()
+        .map(|(_, h)| h.clone())
+        .unwrap_or_else(|| DUMMY_HASH.to_string());
+    let candidate = password.to_string();
+    let verified = tokio::task::spawn_blocking(move || verify_password(&candidate, &hash))
+        .await
+        .map_err(internal)?;
+    let ok = verified && account.is_some();
     let Some((patient, _)) = account.filter(|_| ok) else {
         audit::record(
             state,

@@ -11,7 +11,7 @@ use support::app_config;
 use chrono::{Duration, Utc};
 use cloudcgm_app::api::{
     AdminLink, AdminOverview, AdminSearchPatients, AdminUnlink, ConfirmLink, LaunchReport,
-    LaunchState, ProposeLink,
+    LaunchState, PortalNewCode, PortalSignIn, PortalState, ProposeLink,
 };
 use cloudcgm_server::crypto::aad_for;
 use cloudcgm_server::linking::MAX_FAILURES_PER_USER;
@@ -823,4 +823,56 @@ async fn a_token_about_to_expire_is_refreshed_and_a_failed_refresh_asks_for_a_ne
         .await
         .json();
     assert_eq!(v["needs_relaunch"][0], app.practitioner(0).await);
+}
+
+#[tokio::test]
+async fn portal_sign_in_locks_after_repeated_failures_and_a_signed_in_patient_gets_a_code() {
+    let app = spawn().await;
+    let sign_in = |user: &'static str, password: &'static str| {
+        let app = &app;
+        async move {
+            app.send(
+                app.http
+                    .post(format!("{}{}", app.base, PortalSignIn::PATH))
+                    .header("origin", &app.base)
+                    .form(&[("username", user), ("password", password)]),
+            )
+            .await
+        }
+    };
+    let ok = sign_in("James", "james-cgm-demo").await;
+    assert_eq!(
+        ok.status, 200,
+        "usernames are case-insensitive: {}",
+        ok.body
+    );
+    let (cookie, _) = session_cookie(&ok.headers);
+    assert_eq!(app.call::<PortalNewCode>(&cookie, &[]).await.status, 200);
+    let portal = app.call::<PortalState>(&cookie, &[]).await.json();
+    assert_eq!(portal["name"], "James Carter");
+    assert_eq!(portal["code"]["status"], "active");
+    let shown = portal["code"]["code"].as_str().unwrap().to_string();
+    assert!(SharingCode::parse(&shown).is_ok(), "{shown}");
+
+    for _ in 0..cloudcgm_server::portal::MAX_SIGN_IN_FAILURES_PER_USER {
+        let wrong = sign_in("elena", "guess").await;
+        assert!(wrong.body.contains("not right"), "{}", wrong.body);
+    }
+    let locked = sign_in("elena", "elena-cgm-demo").await;
+    assert!(
+        locked.body.contains("Too many failed sign-ins"),
+        "{}",
+        locked.body
+    );
+    let unknown = sign_in("nobody", "elena-cgm-demo").await;
+    assert!(
+        unknown.body.contains("not right"),
+        "an unknown user gets the same answer"
+    );
+    let other = sign_in("sofia", "sofia-cgm-demo").await;
+    assert_eq!(
+        other.status, 200,
+        "another user is not locked out: {}",
+        other.body
+    );
 }
