@@ -505,6 +505,27 @@ async fn unknown_iss_missing_parameters_and_a_forged_state_get_clear_pages() {
     assert!(elsewhere.body.contains("expired or was already used"));
     let late = app.get(&callback, Some(&started)).await;
     assert_eq!(late.status, 400);
+    // The EHR (or the user) refused: a page that says so and what to do.
+    let (started, callback) = app.start_launch(1, "elena").await;
+    let state = Url::parse(&callback)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap();
+    let mut denied = Url::parse(&format!("{}/callback", app.base)).unwrap();
+    denied
+        .query_pairs_mut()
+        .append_pair("error", "access_denied")
+        .append_pair("state", &state);
+    let refused = app.get(denied.as_str(), Some(&started)).await;
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.body.contains("did not authorize CloudCGM"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains("allow access"), "{}", refused.body);
     let jwks = app.get("/.well-known/jwks.json", None).await.json();
     assert_eq!(jwks["keys"][0]["alg"], "ES384");
     assert!(jwks["keys"][0].get("d").is_none());

@@ -151,7 +151,7 @@ async fn callback(
         return pages::launch_expired();
     }
     if let Some(error) = q.error {
-        tracing::info!(%error, iss = %pending.iss, "the EHR did not authorize the launch");
+        tracing::info!(?error, iss = %pending.iss, "the EHR did not authorize the launch");
         return pages::denied(&error);
     }
     let Some(code) = q.code.filter(|c| !c.is_empty()) else {
