@@ -4,6 +4,7 @@
 //! ([`DEMO_PASSWORD_SUFFIX`]).
 
 use crate::audit;
+use crate::clinician::session_of;
 use crate::crypto::aad_for;
 use crate::sharing_code::SharingCode;
 use crate::state::AppState;
@@ -15,7 +16,6 @@ use argon2::Argon2;
 use chrono::Utc;
 use cloudcgm_app::backend::BackendError;
 use cloudcgm_app::views::{PortalView, SharingCodeView};
-use tower_sessions::Session;
 
 /// A demo patient's password is their demo key followed by this (`elena-cgm-demo`): public, demo only.
 pub const DEMO_PASSWORD_SUFFIX: &str = "-cgm-demo";
@@ -74,15 +74,8 @@ pub async fn seed_demo_accounts(
     Ok(added)
 }
 
-fn session(req: &cloudcgm_app::backend::Parts) -> Result<Session, BackendError> {
-    req.extensions
-        .get::<Session>()
-        .cloned()
-        .ok_or_else(|| internal("no session layer"))
-}
-
 async fn signed_in(req: &cloudcgm_app::backend::Parts) -> Result<Option<PatientId>, BackendError> {
-    Ok(crate::web::session::signed_in_patient(&session(req)?)
+    Ok(crate::web::session::signed_in_patient(&session_of(req)?)
         .await
         .map_err(internal)?
         .map(PatientId))
@@ -223,7 +216,7 @@ pub async fn sign_in(
             "The username or password is not right. Check them and try again.".into(),
         ));
     };
-    crate::web::session::sign_in_patient(&session(req)?, patient.0)
+    crate::web::session::sign_in_patient(&session_of(req)?, patient.0)
         .await
         .map_err(internal)?;
     audit::record(
@@ -239,7 +232,7 @@ const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$Jw1yVmDq0bGm1R7BP2h1m1q5o0m5Qm7vEGp1D3qH5b8";
 
 pub async fn sign_out(req: &cloudcgm_app::backend::Parts) -> Result<(), BackendError> {
-    crate::web::session::sign_out_patient(&session(req)?)
+    crate::web::session::sign_out_patient(&session_of(req)?)
         .await
         .map_err(internal)
 }
