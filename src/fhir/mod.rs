@@ -7,6 +7,7 @@
 pub mod codes;
 pub mod outcome;
 pub mod profile;
+pub mod readings;
 pub mod submission;
 pub mod validate;
 
