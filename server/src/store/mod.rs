@@ -2,8 +2,10 @@
 //! PostgreSQL arrives as a second implementation of the same trait (issue 6); callers never see SQL.
 
 pub mod access;
+pub mod jobs;
 pub mod sqlite;
 mod sqlite_access;
+mod sqlite_jobs;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
