@@ -40,6 +40,7 @@
 
 mod parse;
 mod period;
+mod schedule;
 
 use serde_json::Value;
 
@@ -48,6 +49,10 @@ use crate::fhir::CgmProfile;
 
 pub use parse::{parse_order, parse_search_bundle, OrderError, OrderErrorKind};
 pub use period::{one_time_window, Bound, OrderPeriod, Span, TimePeriod, TimeUnit};
+pub use schedule::{
+    default_schedule, effective_schedules, next_due, not_before_for, schedule_key, Due,
+    ScheduleState, FIRST_LOOKBACK_CAP_DAYS,
+};
 
 /// One `data-submission-schedule` extension (ORD-2, ORD-3).
 #[derive(Debug, Clone, PartialEq, Eq)]
