@@ -38,6 +38,7 @@
 //! - **Searching** ([`order_search_query`], D7): `patient` and `code` with `system|code`, then the bare code if
 //!   the server refuses it; status is filtered here, not on the server.
 
+mod chunks;
 mod parse;
 mod period;
 mod schedule;
@@ -47,6 +48,7 @@ use serde_json::Value;
 use crate::fhir::codes::{CGM_CODESYSTEM, ONE_TIME_ORDER_CODE, STANDING_ORDER_CODE};
 use crate::fhir::CgmProfile;
 
+pub use chunks::chunk_window;
 pub use parse::{parse_order, parse_search_bundle, OrderError, OrderErrorKind};
 pub use period::{one_time_window, Bound, OrderPeriod, Span, TimePeriod, TimeUnit};
 pub use schedule::{
