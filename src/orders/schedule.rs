@@ -591,6 +591,70 @@ mod tests {
         );
     }
 
+    #[test]
+    fn d1_d2_d3_across_units_and_odd_zones_windows_tile_time_and_submissions_keep_the_period() {
+        let periods = [
+            TimePeriod::new(90, TimeUnit::Min),
+            TimePeriod::new(6, TimeUnit::H),
+            TimePeriod::new(1, TimeUnit::D),
+            TimePeriod::new(3, TimeUnit::D),
+            TimePeriod::new(2, TimeUnit::Wk),
+            TimePeriod::new(1, TimeUnit::Mo),
+        ];
+        let zones = [
+            "Europe/Berlin",
+            "America/New_York",
+            "America/Santiago",
+            "Australia/Lord_Howe",
+        ];
+        // A 31st at 23:45 UTC: month-end clamping, and a local date that differs from the UTC one.
+        let link = Utc.with_ymd_and_hms(2024, 1, 31, 23, 45, 0).unwrap();
+        for zone in zones {
+            let tz = parse_tz(zone).unwrap();
+            for period in periods {
+                let schedule = Schedule {
+                    submission_period: period,
+                    ..every(1, TimeUnit::D)
+                };
+                let days = if period.is_sub_day() { 10 } else { 300 };
+                let subs = simulate(&schedule, link, days, tz, |_| false);
+                let label = format!("{zone} every {} {:?}", period.value, period.unit);
+                assert!(subs.len() >= 3, "{label}");
+                assert_eq!(subs[0].at, link, "{label}: first submission on linking");
+                assert_contiguous(&subs);
+                for pair in subs.windows(2) {
+                    assert!(
+                        pair[1].at >= period.add(pair[0].at, tz),
+                        "{label}: submitted before the period had passed"
+                    );
+                    // With an hourly clock a due run is missed by less than an hour, or by the wait for a
+                    // window that is not empty.
+                    assert!(
+                        pair[1].at < period.add(pair[0].at, tz) + Duration::hours(25),
+                        "{label}: submission late"
+                    );
+                }
+                for s in &subs {
+                    let w = s.due.window;
+                    assert!(w.start < w.end && w.end <= s.at, "{label}: {w:?}");
+                    assert_eq!(s.due.summary_windows.first().unwrap().start, w.start);
+                    assert_eq!(s.due.summary_windows.last().unwrap().end, w.end);
+                    for t in s.due.summary_windows.windows(2) {
+                        assert_eq!(t[0].end, t[1].start, "{label}");
+                    }
+                    if !period.is_sub_day() {
+                        assert_eq!(
+                            w.start,
+                            local_midnight(local_date(w.start, tz), tz),
+                            "{label}"
+                        );
+                        assert_eq!(w.end, local_midnight(local_date(s.at, tz), tz), "{label}");
+                    }
+                }
+            }
+        }
+    }
+
     fn order(id: &str, status: OrderStatus, schedules: Vec<Schedule>) -> StandingOrder {
         StandingOrder {
             id: id.into(),
