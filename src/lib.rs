@@ -2,7 +2,9 @@
 //!
 //! Glucose values and units, readings and traces, the patient's local time, every CGM metric and the AGP
 //! percentile profile of `design/METRICS.md`, the plain CSV reading format, the deterministic demo-data
-//! generator, FHIR profile rules and SMART scopes, and (feature `charts`) the SVG charts. Pure functions: no I/O, no async; compiles for wasm32.
+//! generator, FHIR profile rules and SMART scopes, the meaning of the receiver's CGM data-submission orders
+//! (when to submit what), and (feature `charts`) the SVG charts. Pure functions: no I/O, no async; compiles
+//! for wasm32.
 
 pub mod agp;
 pub mod demo;
@@ -10,6 +12,7 @@ pub mod events;
 pub mod fhir;
 pub mod localtime;
 pub mod metrics;
+pub mod orders;
 pub mod plain_csv;
 pub mod reading;
 pub mod report;
