@@ -2,7 +2,7 @@
 
 use crate::views::{
     AdminView, EhrPatientView, LaunchView, LinkProposalView, PatientSummaryView, PortalView,
-    ReportQuery, ReportView,
+    ReportQuery, ReportView, SendRequest, SubmissionHistoryView, SubmissionJobView,
 };
 use leptos::prelude::*;
 
@@ -158,6 +158,29 @@ pub async fn portal_revoke_code() -> Result<(), ServerFnError> {
     backend()?
         .0
         .portal_revoke_code(&request()?)
+        .await
+        .map_err(Into::into)
+}
+
+/// Sends the launch's linked patient's data to the EHR now (a one-time order from the UI).
+#[server]
+pub async fn request_submission(
+    ctx: String,
+    request: SendRequest,
+) -> Result<SubmissionJobView, ServerFnError> {
+    backend()?
+        .0
+        .request_submission(&self::request()?, &ctx, request)
+        .await
+        .map_err(Into::into)
+}
+
+/// What CloudCGM sent to the EHR for the launch's linked patient, and what the EHR answered.
+#[server]
+pub async fn submission_history(ctx: String) -> Result<SubmissionHistoryView, ServerFnError> {
+    backend()?
+        .0
+        .submission_history(&request()?, &ctx)
         .await
         .map_err(Into::into)
 }

@@ -3,7 +3,7 @@
 
 use crate::views::{
     AdminView, EhrPatientView, LaunchView, LinkProposalView, PatientSummaryView, PortalView,
-    ReportQuery, ReportView,
+    ReportQuery, ReportView, SendRequest, SubmissionHistoryView, SubmissionJobView,
 };
 pub use http::request::Parts;
 use std::sync::Arc;
@@ -76,6 +76,19 @@ pub trait Backend: Send + Sync + 'static {
         code: String,
         reason: Option<String>,
     ) -> Result<(), BackendError>;
+
+    // Submissions to the EHR (issue 5).
+    async fn request_submission(
+        &self,
+        req: &Parts,
+        ctx: &str,
+        request: SendRequest,
+    ) -> Result<SubmissionJobView, BackendError>;
+    async fn submission_history(
+        &self,
+        req: &Parts,
+        ctx: &str,
+    ) -> Result<SubmissionHistoryView, BackendError>;
 
     // The patient portal.
     async fn portal_state(&self, req: &Parts) -> Result<Option<PortalView>, BackendError>;

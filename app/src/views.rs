@@ -220,3 +220,57 @@ pub struct PortalView {
     /// Hours a new code stays valid.
     pub code_ttl_hours: i64,
 }
+
+/// A clinician's "send to the EHR" request (a one-time order from the UI, SUB-8, NOTES D6).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SendRequest {
+    /// 14, 30 or 90: that many full local days up to yesterday. 0 with `first`/`last`: custom dates.
+    pub days: u32,
+    /// Custom window (YYYY-MM-DD, both inclusive, the patient's local days).
+    pub first: Option<String>,
+    pub last: Option<String>,
+    /// The CGM summary with its PDF report (cgm-summary, cgm-summary-pdf).
+    pub summary: bool,
+    /// Every sensor reading in the window (cgm-sensor-reading-*, with the device).
+    pub readings: bool,
+}
+
+/// One rejected entry of a submission, with the EHR's reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedEntryView {
+    pub resource: String,
+    pub identifier: Option<String>,
+    pub status: u16,
+    pub reason: String,
+}
+
+/// One submission job as the clinician and the admin see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionJobView {
+    pub id: i64,
+    pub requested_by: String,
+    pub requested_at: String,
+    /// "2026-10-26 – 2026-11-24 (Europe/Berlin)".
+    pub window: String,
+    /// "summary and PDF report, sensor readings".
+    pub contents: String,
+    /// queued, running, waiting, done, failed, cancelled.
+    pub status: String,
+    /// What the status means for the reader, and what to do next if anything.
+    pub status_text: String,
+    pub chunks_done: u32,
+    pub chunks_total: u32,
+    pub accepted: u32,
+    pub rejected: u32,
+    pub last_error: Option<String>,
+    /// The first rejected entries (at most 20).
+    pub rejections: Vec<RejectedEntryView>,
+    pub finished_at: Option<String>,
+}
+
+/// The submissions of the launch's linked patient, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubmissionHistoryView {
+    pub jobs: Vec<SubmissionJobView>,
+}

@@ -14,7 +14,7 @@ use cloudcgm::{GlucoseUnit, Trace, Window};
 use cloudcgm_app::backend::{Backend, BackendError, Parts};
 use cloudcgm_app::views::{
     AdminView, EhrPatientView, LaunchView, LinkProposalView, PatientHeaderView, PatientSummaryView,
-    PortalView, ReportQuery, ReportView,
+    PortalView, ReportQuery, ReportView, SendRequest, SubmissionHistoryView, SubmissionJobView,
 };
 use std::sync::Arc;
 
@@ -205,6 +205,23 @@ impl Backend for AppBackend {
         query: ReportQuery,
     ) -> Result<ReportView, BackendError> {
         crate::clinician::launch_report(self.state()?, req, ctx, query).await
+    }
+
+    async fn request_submission(
+        &self,
+        req: &Parts,
+        ctx: &str,
+        request: SendRequest,
+    ) -> Result<SubmissionJobView, BackendError> {
+        crate::submissions::request_submission(self.state()?, req, ctx, request).await
+    }
+
+    async fn submission_history(
+        &self,
+        req: &Parts,
+        ctx: &str,
+    ) -> Result<SubmissionHistoryView, BackendError> {
+        crate::submissions::submission_history(self.state()?, req, ctx).await
     }
 
     async fn propose_link(

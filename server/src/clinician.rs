@@ -7,7 +7,7 @@ use crate::backend::render_report;
 use crate::launch::context::{clinician, ClinicianContext, ContextError};
 use crate::linking;
 use crate::state::AppState;
-use crate::store::access::{AuditAction, NewAuditEvent};
+use crate::store::access::{AuditAction, LinkRow, NewAuditEvent};
 use crate::store::PatientId;
 use crate::web::{client_ip, session};
 use chrono::Utc;
@@ -60,7 +60,25 @@ pub(crate) async fn context(
     }
 }
 
-fn ehr_patient_of(c: &ClinicianContext) -> Result<&str, BackendError> {
+/// The live link of the launch's EHR patient; refused when the patient is not linked.
+pub(crate) async fn linked_patient(
+    state: &AppState,
+    c: &ClinicianContext,
+) -> Result<LinkRow, BackendError> {
+    let ehr_patient = ehr_patient_of(c)?;
+    state
+        .access
+        .live_link_for_ehr_patient(&c.launch.ehr_id, ehr_patient)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            BackendError::NotFound(
+                "This patient is not linked to CloudCGM. Enter the patient's sharing code to link them.".into(),
+            )
+        })
+}
+
+pub(crate) fn ehr_patient_of(c: &ClinicianContext) -> Result<&str, BackendError> {
     c.launch.ehr_patient_id.as_deref().ok_or_else(|| {
         BackendError::BadRequest(
             "The EHR opened CloudCGM without a patient. Open it from a patient's chart.".into(),
@@ -122,16 +140,7 @@ pub async fn launch_report(
 ) -> Result<ReportView, BackendError> {
     let c = context(state, req, ctx).await?;
     let ehr_patient = ehr_patient_of(&c)?;
-    let link = state
-        .access
-        .live_link_for_ehr_patient(&c.launch.ehr_id, ehr_patient)
-        .await
-        .map_err(internal)?
-        .ok_or_else(|| {
-            BackendError::NotFound(
-                "This patient is not linked to CloudCGM. Enter the patient's sharing code to link them.".into(),
-            )
-        })?;
+    let link = linked_patient(state, &c).await?;
     let view = render_report(
         state.patients.as_ref(),
         link.patient_id,

@@ -89,6 +89,7 @@ impl Application {
         let state = Arc::new(AppState::new(
             store.clone(),
             store.clone(),
+            store.clone(),
             secrets,
             Arc::new(ehrs),
             AccessSettings {
@@ -114,14 +115,18 @@ impl Application {
     }
 
     /// Serves until ctrl-c / SIGTERM. Handlers see the peer address (rate limits per address).
+    /// The job worker runs beside the server and stops with it.
     pub async fn run(self) -> std::io::Result<()> {
-        axum::serve(
+        let worker = crate::jobs::spawn_worker(self.state.clone());
+        let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown_signal())
-        .await
+        .await;
+        worker.abort();
+        served
     }
 }
 

@@ -6,7 +6,9 @@ use crate::secrets::AppSecrets;
 use crate::smart_client::discovery::{discover, SmartConfiguration};
 use crate::smart_client::SmartError;
 use crate::store::access::AccessStore;
+use crate::store::jobs::JobStore;
 use crate::store::Store;
+use crate::submit::Submitter;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,10 +30,15 @@ pub struct AccessSettings {
 pub struct AppState {
     pub patients: Arc<dyn Store>,
     pub access: Arc<dyn AccessStore>,
+    pub jobs: Arc<dyn JobStore>,
     pub secrets: Arc<AppSecrets>,
     pub ehrs: Arc<EhrRegistry>,
     pub http: reqwest::Client,
     pub settings: AccessSettings,
+    /// Receivers and Backend Services tokens, shared by every submission.
+    pub submitter: Submitter,
+    /// Signalled when a job is enqueued, so an idle worker starts at once.
+    pub job_added: tokio::sync::Notify,
     discovered: Mutex<HashMap<String, (SmartConfiguration, Instant)>>,
 }
 
@@ -39,6 +46,7 @@ impl AppState {
     pub fn new(
         patients: Arc<dyn Store>,
         access: Arc<dyn AccessStore>,
+        jobs: Arc<dyn JobStore>,
         secrets: Arc<AppSecrets>,
         ehrs: Arc<EhrRegistry>,
         settings: AccessSettings,
@@ -54,10 +62,13 @@ impl AppState {
         Ok(AppState {
             patients,
             access,
+            jobs,
             secrets,
             ehrs,
             http,
             settings,
+            submitter: Submitter::default(),
+            job_added: tokio::sync::Notify::new(),
             discovered: Mutex::new(HashMap::new()),
         })
     }

@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::app_config;
+use support::launch::{session_cookie, TestApp};
 
 use chrono::{Duration, Utc};
 use cloudcgm_app::api::{
@@ -15,19 +15,10 @@ use cloudcgm_app::api::{
 };
 use cloudcgm_server::crypto::aad_for;
 use cloudcgm_server::linking::MAX_FAILURES_PER_USER;
-use cloudcgm_server::portal;
-use cloudcgm_server::sandbox::auth::LaunchContext;
-use cloudcgm_server::sandbox::{seed, SandboxState};
 use cloudcgm_server::sharing_code::SharingCode;
-use cloudcgm_server::startup::Application;
-use cloudcgm_server::state::AppState;
 use cloudcgm_server::store::access::{AuditAction, LaunchId, LaunchStatus, SealedTokens};
-use cloudcgm_server::store::PatientId;
 use leptos::server_fn::ServerFn;
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::Url;
-use serde_json::Value;
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -63,236 +54,10 @@ impl Write for LogWriter {
     }
 }
 
-struct TestApp {
-    base: String,
-    state: Arc<AppState>,
-    sandbox: SandboxState,
-    http: reqwest::Client,
-    /// Every response body and header this test saw, for the leak checks.
-    seen: Mutex<String>,
-    _dir: tempfile::TempDir,
-}
-
+/// The app with log capture installed first, so every line of the test is seen.
 async fn spawn() -> TestApp {
     captured_logs();
-    let dir = tempfile::tempdir().expect("temp dir");
-    // Demo mode off: only the launch may open a report.
-    let config = app_config(dir.path(), false, true);
-    let app = Application::build(config).await.expect("app builds");
-    let sandbox = app.sandbox.clone().expect("sandbox mounted");
-    let state = app.state.clone();
-    let base = app.origin.clone();
-    tokio::spawn(app.run());
-    TestApp {
-        base,
-        state,
-        sandbox,
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client"),
-        seen: Mutex::new(String::new()),
-        _dir: dir,
-    }
-}
-
-struct Answer {
-    status: u16,
-    headers: HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn location(&self) -> String {
-        self.headers
-            .get(LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    }
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
-    }
-}
-
-/// The session cookie a response set: the `name=value` pair and the whole header.
-fn session_cookie(headers: &HeaderMap) -> (String, String) {
-    let set_cookie = headers
-        .get_all(SET_COOKIE)
-        .iter()
-        .map(|v| v.to_str().expect("ascii").to_string())
-        .find(|c| c.starts_with("cloudcgm_session="))
-        .expect("a session cookie");
-    let pair = set_cookie.split(';').next().expect("pair").to_string();
-    (pair, set_cookie)
-}
-
-/// A launch as the browser holds it.
-struct Launched {
-    cookie: String,
-    handle: String,
-    set_cookie: String,
-}
-
-impl TestApp {
-    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
-        let response = request.send().await.expect("request");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.text().await.expect("body");
-        let mut seen = self.seen.lock().expect("seen");
-        seen.push_str(&format!("{headers:?}\n{body}\n"));
-        Answer {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get(&self, url: &str, cookie: Option<&str>) -> Answer {
-        let url = if url.starts_with("http") {
-            url.to_string()
-        } else {
-            format!("{}{url}", self.base)
-        };
-        let mut request = self.http.get(url);
-        if let Some(c) = cookie {
-            request = request.header("cookie", c);
-        }
-        self.send(request).await
-    }
-
-    /// Calls a server function the way a hydrated page does (form body, our Origin).
-    async fn call<F: ServerFn>(&self, cookie: &str, form: &[(&str, &str)]) -> Answer {
-        let request = self
-            .http
-            .post(format!("{}{}", self.base, F::PATH))
-            .header("cookie", cookie)
-            .header("origin", &self.base)
-            .form(form);
-        self.send(request).await
-    }
-
-    async fn sandbox_id(&self, resource: &str, system: &str, value: &str) -> String {
-        self.sandbox
-            .fhir
-            .find_by_identifier(resource, system, value)
-            .await
-            .expect("lookup")
-            .into_iter()
-            .next()
-            .expect("seeded")
-            .id
-    }
-
-    async fn practitioner(&self, index: usize) -> String {
-        let npi = seed::PRACTITIONERS[index].0;
-        let id = self.sandbox_id("Practitioner", seed::NPI_SYSTEM, npi).await;
-        format!("Practitioner/{id}")
-    }
-
-    async fn ehr_patient(&self, key: &str) -> String {
-        self.sandbox_id("Patient", seed::MRN_SYSTEM, &seed::mrn(key))
-            .await
-    }
-
-    async fn cloudcgm_patient(&self, key: &str) -> PatientId {
-        self.state
-            .patients
-            .demo_patients()
-            .await
-            .expect("patients")
-            .into_iter()
-            .find(|o| o.patient.demo_key.as_deref() == Some(key))
-            .expect("demo patient")
-            .patient
-            .id
-    }
-
-    /// A sharing code for `patient` that expires at `expires_at`, issued as the portal does.
-    async fn issue_code(&self, patient: PatientId, expires_at: chrono::DateTime<Utc>) -> String {
-        let issued = Utc::now() - Duration::minutes(1);
-        portal::issue_code(&self.state, patient, issued, expires_at)
-            .await
-            .expect("code issued")
-    }
-
-    /// Starts CloudCGM's launch from the sandbox chart of `patient_key` as practitioner `who` and follows
-    /// `/launch` → the sandbox's authorize endpoint; returns the session cookie `/launch` set and the
-    /// callback URL the EHR sent the browser to.
-    async fn start_launch(&self, who: usize, patient_key: &str) -> (String, String) {
-        let context = LaunchContext {
-            fhir_user: self.practitioner(who).await,
-            patient: self.ehr_patient(patient_key).await,
-            encounter: None,
-            need_patient_banner: true,
-        };
-        let launch = self
-            .sandbox
-            .auth
-            .create_launch("cloudcgm", context)
-            .await
-            .expect("launch id");
-        let iss = self.sandbox.config.fhir_base();
-        let mut url = Url::parse(&format!("{}/launch", self.base)).expect("url");
-        url.query_pairs_mut()
-            .append_pair("iss", &iss)
-            .append_pair("launch", &launch);
-        let start = self.get(url.as_str(), None).await;
-        assert_eq!(start.status, 303, "{}", start.body);
-        let authorize = Url::parse(&start.location()).expect("authorize URL");
-        let q: HashMap<String, String> = authorize.query_pairs().into_owned().collect();
-        assert_eq!(q["aud"], iss, "aud is exactly the iss");
-        assert_eq!(q["code_challenge_method"], "S256");
-        assert_eq!(q["redirect_uri"], format!("{}/callback", self.base));
-        assert!(q["scope"].split(' ').any(|s| s == "fhirUser"));
-        let to_callback = self.get(authorize.as_str(), None).await;
-        assert!(
-            to_callback.status == 302 || to_callback.status == 303,
-            "{}",
-            to_callback.body
-        );
-        let callback = to_callback.location();
-        assert!(
-            callback.starts_with(&format!("{}/callback?", self.base)),
-            "{callback}"
-        );
-        (session_cookie(&start.headers).0, callback)
-    }
-
-    /// A whole launch: [`TestApp::start_launch`], then the callback in the same browser → `/ehr/{handle}`.
-    async fn launch(&self, who: usize, patient_key: &str) -> Launched {
-        let (started, callback) = self.start_launch(who, patient_key).await;
-        let done = self.get(&callback, Some(&started)).await;
-        assert_eq!(done.status, 303, "{}", done.body);
-        let (cookie, set_cookie) = session_cookie(&done.headers);
-        assert_ne!(cookie, started, "the session id changes at sign-in");
-        let handle = done
-            .location()
-            .strip_prefix("/ehr/")
-            .expect("to the app")
-            .to_string();
-        // The callback URL is single use: a replay finds no pending launch.
-        let replay = self.get(&callback, Some(&cookie)).await;
-        assert_eq!(replay.status, 400);
-        assert!(replay.body.contains("expired or was already used"));
-        Launched {
-            cookie,
-            handle,
-            set_cookie,
-        }
-    }
-
-    async fn audit_actions(&self) -> Vec<String> {
-        self.state
-            .access
-            .audit_events("sandbox", 1000)
-            .await
-            .expect("audit")
-            .into_iter()
-            .map(|e| e.action)
-            .collect()
-    }
+    support::launch::spawn().await
 }
 
 #[tokio::test]

@@ -3,3 +3,4 @@
 pub mod error_box;
 pub mod metrics_table;
 pub mod report_controls;
+pub mod send_to_ehr;

@@ -5,6 +5,7 @@
 
 use crate::api::{launch_report, launch_state, ConfirmLink, ProposeLink};
 use crate::components::error_box::{error_message, ErrorBox};
+use crate::components::send_to_ehr::SendToEhr;
 use crate::pages::report::{query_from_map, ReportPanel};
 use crate::views::{LaunchView, LinkProposalView};
 use leptos::prelude::*;
@@ -72,11 +73,15 @@ fn LaunchBody(ctx: String, state: LaunchView, confirm: ServerAction<ConfirmLink>
 #[component]
 fn LaunchReport(ctx: String) -> impl IntoView {
     let query = use_query_map();
+    let ctx_report = ctx.clone();
     let report = Resource::new(
-        move || (ctx.clone(), query_from_map(&query.read())),
+        move || (ctx_report.clone(), query_from_map(&query.read())),
         |(ctx, q)| launch_report(ctx, q),
     );
-    view! { <ReportPanel report/> }
+    view! {
+        <ReportPanel report/>
+        <SendToEhr ctx/>
+    }
 }
 
 #[component]

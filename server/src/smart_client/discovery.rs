@@ -283,6 +283,21 @@ pub fn requested_scope(syntax: ScopeSyntax, backend_services: bool, online_acces
     scopes.join(" ")
 }
 
+/// Backend Services for scheduled submissions (NOTES E2): the launch's resource scopes at system level.
+pub fn backend_scope(syntax: ScopeSyntax) -> String {
+    RESOURCE_SCOPES
+        .iter()
+        .map(|s| {
+            let system = s.replacen("user/", "system/", 1);
+            match syntax {
+                ScopeSyntax::V2 => system,
+                ScopeSyntax::V1 => to_v1(&system),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// `user/Patient.rs` → `user/Patient.read`; anything with c, u or d → `.write` (v1 has no finer grain).
 fn to_v1(scope: &str) -> String {
     let (head, perms) = scope.rsplit_once('.').unwrap_or((scope, ""));

@@ -244,6 +244,13 @@ pub trait AccessStore: Send + Sync + 'static {
     async fn set_launch_status(&self, id: LaunchId, status: LaunchStatus)
         -> Result<(), StoreError>;
     /// Launches of a practice that need a new launch (for the admin console).
+    /// The EHR patient's usable launches (any user), newest first: unattended work falls back to their
+    /// refresh tokens when the EHR has no Backend Services (NOTES E2).
+    async fn active_launches_for_ehr_patient(
+        &self,
+        ehr_id: &str,
+        ehr_patient_id: &str,
+    ) -> Result<Vec<LaunchRow>, StoreError>;
     async fn launches_needing_relaunch(&self, ehr_id: &str) -> Result<Vec<LaunchRow>, StoreError>;
 
     async fn member_role(&self, ehr_id: &str, fhir_user: &str) -> Result<Option<Role>, StoreError>;
@@ -260,6 +267,8 @@ pub trait AccessStore: Send + Sync + 'static {
         ehr_id: &str,
         ehr_patient_id: &str,
     ) -> Result<Option<LinkRow>, StoreError>;
+    /// One link by id, live or not.
+    async fn link(&self, id: LinkId) -> Result<Option<LinkRow>, StoreError>;
     async fn links(&self, ehr_id: &str, include_unlinked: bool)
         -> Result<Vec<LinkRow>, StoreError>;
     /// Consumes the sharing code (still live at `now`) and writes the link, in one transaction: either both

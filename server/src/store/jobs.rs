@@ -268,11 +268,7 @@ pub trait JobStore: Send + Sync + 'static {
     /// The link's jobs, newest first.
     async fn jobs_for_link(&self, link: LinkId, limit: u32) -> Result<Vec<JobRow>, StoreError>;
     /// Waiting jobs of the links of an EHR patient become due now (a new launch arrived).
-    async fn wake_waiting(
-        &self,
-        links: &[LinkId],
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError>;
+    async fn wake_waiting(&self, links: &[LinkId], now: DateTime<Utc>) -> Result<u64, StoreError>;
 
     async fn record_submission(&self, submission: &NewSubmission) -> Result<i64, StoreError>;
     /// The job's submissions in the order they were sent.

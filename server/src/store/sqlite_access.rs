@@ -221,6 +221,22 @@ impl AccessStore for SqliteStore {
         Ok(())
     }
 
+    async fn active_launches_for_ehr_patient(
+        &self,
+        ehr_id: &str,
+        ehr_patient_id: &str,
+    ) -> Result<Vec<LaunchRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {LAUNCH_COLUMNS} FROM launches WHERE ehr_id = ? AND ehr_patient_id = ? AND status = 'active' \
+             ORDER BY created_at_ms DESC, id DESC LIMIT 20"
+        ))
+        .bind(ehr_id)
+        .bind(ehr_patient_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(launch_from_row).collect()
+    }
+
     async fn launches_needing_relaunch(&self, ehr_id: &str) -> Result<Vec<LaunchRow>, StoreError> {
         let rows = sqlx::query(&format!(
             "SELECT {LAUNCH_COLUMNS} FROM launches WHERE ehr_id = ? AND status = 'needs_relaunch' \
@@ -262,6 +278,16 @@ impl AccessStore for SqliteStore {
         self.member_role(ehr_id, fhir_user)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("member {fhir_user}")))
+    }
+
+    async fn link(&self, id: LinkId) -> Result<Option<LinkRow>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {LINK_COLUMNS} FROM patient_links WHERE id = ?"
+        ))
+        .bind(id.0)
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(link_from_row).transpose()
     }
 
     async fn live_link_for_ehr_patient(

@@ -4,7 +4,7 @@
 
 use super::access::LinkId;
 use super::jobs::{
-    EntryOutcome, Enqueued, JobId, JobKind, JobRow, JobStatus, JobStore, NewJob, NewSubmission,
+    Enqueued, EntryOutcome, JobId, JobKind, JobRow, JobStatus, JobStore, NewJob, NewSubmission,
     ScheduleProgress, SubmissionResult, SubmissionRow,
 };
 use super::sqlite::{ms_to_utc, SqliteStore};
@@ -184,12 +184,15 @@ impl JobStore for SqliteStore {
                 status.as_str()
             )));
         }
+        // A done job keeps only its own note; a failed one keeps the last retry's error if it has none.
         let done = sqlx::query(
-            "UPDATE jobs SET status = ?, last_error = COALESCE(?, last_error), lease_owner = NULL, \
-             lease_until_ms = NULL, updated_at_ms = ?, finished_at_ms = ? \
+            "UPDATE jobs SET status = ?, last_error = CASE WHEN ? THEN ? ELSE COALESCE(?, last_error) END, \
+             lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = ?, finished_at_ms = ? \
              WHERE id = ? AND status = 'running' AND lease_owner = ?",
         )
         .bind(status.as_str())
+        .bind(status == JobStatus::Done)
+        .bind(error)
         .bind(error)
         .bind(now.timestamp_millis())
         .bind(now.timestamp_millis())
@@ -255,11 +258,7 @@ impl JobStore for SqliteStore {
         rows.iter().map(job_from_row).collect()
     }
 
-    async fn wake_waiting(
-        &self,
-        links: &[LinkId],
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
+    async fn wake_waiting(&self, links: &[LinkId], now: DateTime<Utc>) -> Result<u64, StoreError> {
         if links.is_empty() {
             return Ok(0);
         }
@@ -518,17 +517,34 @@ mod tests {
     async fn a_claimed_job_is_not_claimed_again_until_its_lease_lapses() {
         let (_dir, store, link) = store_with_link().await;
         let id = store.enqueue(&new_job(link, "k"), t(0)).await.unwrap().id();
-        let a = store.claim("a", t(0), t(5)).await.unwrap().expect("a claims");
+        let a = store
+            .claim("a", t(0), t(5))
+            .await
+            .unwrap()
+            .expect("a claims");
         assert_eq!((a.id, a.attempts, a.status), (id, 1, JobStatus::Running));
         assert!(store.claim("b", t(4), t(9)).await.unwrap().is_none());
         // Worker a stalls past its lease: b takes the job over and a can no longer change it.
-        let b = store.claim("b", t(6), t(11)).await.unwrap().expect("b takes over");
+        let b = store
+            .claim("b", t(6), t(11))
+            .await
+            .unwrap()
+            .expect("b takes over");
         assert_eq!((b.id, b.attempts), (id, 2));
-        assert!(!store.finish(id, "a", JobStatus::Done, None, t(7)).await.unwrap());
+        assert!(!store
+            .finish(id, "a", JobStatus::Done, None, t(7))
+            .await
+            .unwrap());
         assert!(!store.set_progress(id, "a", 1, 2).await.unwrap());
-        assert!(store.finish(id, "b", JobStatus::Done, None, t(7)).await.unwrap());
+        assert!(store
+            .finish(id, "b", JobStatus::Done, None, t(7))
+            .await
+            .unwrap());
         let done = store.job(id).await.unwrap().unwrap();
-        assert_eq!((done.status, done.finished_at), (JobStatus::Done, Some(t(7))));
+        assert_eq!(
+            (done.status, done.finished_at),
+            (JobStatus::Done, Some(t(7)))
+        );
         assert!(store.claim("c", t(60), t(65)).await.unwrap().is_none());
     }
 

@@ -5,6 +5,8 @@
 //! Each test crate uses part of this, so unused items are expected here.
 #![allow(dead_code)]
 
+pub mod launch;
+
 use axum::Router;
 use cloudcgm_server::config::Config;
 use cloudcgm_server::sandbox::auth::util::sha256_hex;
