@@ -6,6 +6,7 @@ pub mod audit;
 pub mod backend;
 pub mod cli;
 pub mod clinician;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod demo_seed;

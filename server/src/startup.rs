@@ -44,6 +44,14 @@ impl Application {
     /// Opens the store (running migrations), seeds demo data when configured, binds the listener, and opens
     /// (and seeds, with the demo data) the sandbox EHR when enabled.
     pub async fn build(config: Config) -> anyhow::Result<Application> {
+        Application::build_with_clock(config, Arc::new(crate::clock::SystemClock)).await
+    }
+
+    /// [`Application::build`] with the clock jobs and order schedules use (tests simulate weeks with it).
+    pub async fn build_with_clock(
+        config: Config,
+        clock: Arc<dyn crate::clock::Clock>,
+    ) -> anyhow::Result<Application> {
         let store = Arc::new(SqliteStore::connect(&config.database_url).await?);
         if config.seed_demo {
             seed_demo(store.as_ref(), chrono::Utc::now()).await?;
@@ -86,7 +94,7 @@ impl Application {
                 tracing::info!(added, "demo portal accounts created");
             }
         }
-        let state = Arc::new(AppState::new(
+        let mut state = AppState::new(
             store.clone(),
             store.clone(),
             store.clone(),
@@ -97,7 +105,9 @@ impl Application {
                 demo_mode: config.demo_mode,
                 origin: origin.clone(),
             },
-        )?);
+        )?;
+        state.clock = clock;
+        let state = Arc::new(state);
         let sessions = session::layer(store.pool().clone()).await?;
         let router = router(&config, state.clone(), sessions, sandbox.clone())?;
         Ok(Application {
@@ -115,18 +125,28 @@ impl Application {
     }
 
     /// Serves until ctrl-c / SIGTERM. Handlers see the peer address (rate limits per address).
-    /// The job worker runs beside the server and stops with it.
+    /// The job worker and the order ticker run beside the server and stop with it.
     pub async fn run(self) -> std::io::Result<()> {
-        let worker = crate::jobs::spawn_worker(self.state.clone());
-        let served = axum::serve(
+        let background = [
+            crate::jobs::spawn_worker(self.state.clone()),
+            crate::jobs::sync_orders::spawn_ticker(self.state.clone()),
+        ];
+        let served = self.run_without_jobs().await;
+        for task in background {
+            task.abort();
+        }
+        served
+    }
+
+    /// Serves HTTP only: tests that drive the jobs themselves (with a manual clock) use this.
+    pub async fn run_without_jobs(self) -> std::io::Result<()> {
+        axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown_signal())
-        .await;
-        worker.abort();
-        served
+        .await
     }
 }
 

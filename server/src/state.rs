@@ -1,6 +1,7 @@
 //! What every request handler and server function shares: the stores, the secrets, the EHR registry, one
 //! HTTP client for talking to EHRs, and the settings that shape access (code lifetime, demo mode).
 
+use crate::clock::{Clock, SystemClock};
 use crate::ehr_registry::EhrRegistry;
 use crate::secrets::AppSecrets;
 use crate::smart_client::discovery::{discover, SmartConfiguration};
@@ -39,6 +40,8 @@ pub struct AppState {
     pub submitter: Submitter,
     /// Signalled when a job is enqueued, so an idle worker starts at once.
     pub job_added: tokio::sync::Notify,
+    /// The time of jobs and order schedules (a manual clock in tests).
+    pub clock: Arc<dyn Clock>,
     discovered: Mutex<HashMap<String, (SmartConfiguration, Instant)>>,
 }
 
@@ -69,6 +72,7 @@ impl AppState {
             settings,
             submitter: Submitter::default(),
             job_added: tokio::sync::Notify::new(),
+            clock: Arc::new(SystemClock),
             discovered: Mutex::new(HashMap::new()),
         })
     }

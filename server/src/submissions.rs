@@ -101,7 +101,7 @@ pub async fn request_submission(
         .patient(link.patient_id)
         .await
         .map_err(internal)?;
-    let now = Utc::now();
+    let now = state.clock.now();
     let window = requested_window(&request, patient.time_zone, now)?;
     let profiles = requested_profiles(&request)?;
     let job = enqueue(

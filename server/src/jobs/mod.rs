@@ -6,8 +6,10 @@
 //! again never creates a second copy at the receiver. One file per job kind.
 
 pub mod submit;
+pub mod sync_orders;
 
 use crate::state::AppState;
+use crate::submit::AccessProblem;
 use crate::store::jobs::{JobKind, JobRow, JobStatus};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
@@ -55,6 +57,20 @@ pub fn retry_delay(attempt: u32, retry_after: Option<Duration>, jitter: f64) -> 
     }
 }
 
+/// How a job ends when the EHR connection cannot be used.
+impl From<AccessProblem> for RunEnd {
+    fn from(problem: AccessProblem) -> RunEnd {
+        match problem {
+            AccessProblem::NeedsRelaunch(why) => RunEnd::Wait(why),
+            AccessProblem::NotConfigured(why) => RunEnd::Failed(why),
+            AccessProblem::Unavailable(why) => RunEnd::Retry {
+                after: None,
+                error: why,
+            },
+        }
+    }
+}
+
 fn jitter() -> f64 {
     let mut byte = [0u8; 2];
     // Jitter needs no cryptographic strength, but ring is already here and never fails in practice.
@@ -77,7 +93,7 @@ pub fn worker_name() -> String {
 
 /// Claims and runs one due job. `Ok(false)` when nothing was due.
 pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let Some(job) = state.jobs.claim(owner, now, lease_until(now)).await? else {
         return Ok(false);
     };
@@ -90,7 +106,7 @@ pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool
     } else {
         match job.kind {
             JobKind::Submit => submit::run(state, &job, owner).await,
-            JobKind::SyncOrders => RunEnd::Failed("order sync is not available yet".into()),
+            JobKind::SyncOrders => sync_orders::run(state, &job).await,
         }
     };
     record_end(state, &job, owner, end).await?;
@@ -107,7 +123,7 @@ async fn record_end(
     owner: &str,
     end: RunEnd,
 ) -> anyhow::Result<()> {
-    let now = Utc::now();
+    let now = state.clock.now();
     let later =
         |d: Duration| now + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::hours(1));
     let kept = match &end {

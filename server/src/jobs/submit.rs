@@ -11,12 +11,14 @@ use crate::store::access::{LaunchId, LinkRow};
 use crate::store::jobs::{
     Enqueued, EntryOutcome, JobKind, JobRow, NewJob, NewSubmission, SubmissionResult,
 };
+use crate::store::jobs::ScheduleProgress;
 use crate::store::StoreError;
 use crate::submit::receiver::ReceiverError;
-use crate::submit::{post_bundle, AccessProblem};
+use crate::submit::{post_bundle, EhrAccess};
 use chrono::{DateTime, Utc};
 use cloudcgm::fhir::bundle::{assemble, BundleInput, Submission};
 use cloudcgm::fhir::CgmProfile;
+use cloudcgm::orders::chunk_window;
 use cloudcgm::{DeviceId, Trace, Window};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -41,6 +43,55 @@ pub struct SubmitPayload {
     /// The launch of the clinician who asked, whose token may be used when there are no Backend Services.
     pub launch_hint: Option<i64>,
     pub max_entries: usize,
+    /// The summary periods inside `window` (a standing order after a gap sends one summary per missed
+    /// cycle, NOTES D2); empty: one summary over `window`.
+    #[serde(default)]
+    pub summary_windows: Vec<Window>,
+    /// The standing-order schedule this window belongs to: its state advances when the job is done.
+    #[serde(default)]
+    pub schedule_key: Option<String>,
+}
+
+impl SubmitPayload {
+    /// A payload for `window` and `profiles` (canonicals sorted, so equal requests compare equal).
+    pub fn new(window: Window, profiles: &[CgmProfile], timestamp: DateTime<Utc>) -> SubmitPayload {
+        let mut canonicals: Vec<String> =
+            profiles.iter().map(|p| p.canonical().to_string()).collect();
+        canonicals.sort();
+        canonicals.dedup();
+        SubmitPayload {
+            window,
+            profiles: canonicals,
+            timestamp,
+            launch_hint: None,
+            max_entries: MAX_ENTRIES_PER_BUNDLE,
+            summary_windows: Vec::new(),
+            schedule_key: None,
+        }
+    }
+}
+
+/// Enqueues a submit job under `key` (same key, same job).
+pub async fn enqueue_payload(
+    state: &AppState,
+    link: &LinkRow,
+    payload: &SubmitPayload,
+    key: String,
+    requested_by: &str,
+    now: DateTime<Utc>,
+) -> Result<Enqueued, StoreError> {
+    let job = NewJob {
+        kind: JobKind::Submit,
+        link_id: link.id,
+        idempotency_key: key,
+        payload: serde_json::to_string(payload).map_err(|e| StoreError::Invalid(e.to_string()))?,
+        max_attempts: MAX_ATTEMPTS,
+        run_after: now,
+        requested_by: requested_by.to_string(),
+    };
+    let enqueued = state.jobs.enqueue(&job, now).await?;
+    state.job_added.notify_one();
+    Ok(enqueued)
 }
 
 /// Enqueues a submission of `window` for a link. The key makes a repeated request within the same minute
@@ -54,36 +105,17 @@ pub async fn enqueue(
     launch: Option<LaunchId>,
     now: DateTime<Utc>,
 ) -> Result<Enqueued, StoreError> {
-    let mut canonicals: Vec<String> = profiles.iter().map(|p| p.canonical().to_string()).collect();
-    canonicals.sort();
-    canonicals.dedup();
-    let payload = SubmitPayload {
-        window,
-        profiles: canonicals.clone(),
-        timestamp: now,
-        launch_hint: launch.map(|l| l.0),
-        max_entries: MAX_ENTRIES_PER_BUNDLE,
-    };
+    let mut payload = SubmitPayload::new(window, profiles, now);
+    payload.launch_hint = launch.map(|l| l.0);
     let key = format!(
         "submit:{}:{}:{}:{}:{}",
         link.id.0,
         window.start.timestamp(),
         window.end.timestamp(),
-        canonicals.join(","),
+        payload.profiles.join(","),
         now.timestamp() / 60
     );
-    let job = NewJob {
-        kind: JobKind::Submit,
-        link_id: link.id,
-        idempotency_key: key,
-        payload: serde_json::to_string(&payload).map_err(|e| StoreError::Invalid(e.to_string()))?,
-        max_attempts: MAX_ATTEMPTS,
-        run_after: now,
-        requested_by: requested_by.to_string(),
-    };
-    let enqueued = state.jobs.enqueue(&job, now).await?;
-    state.job_added.notify_one();
-    Ok(enqueued)
+    enqueue_payload(state, link, &payload, key, requested_by, now).await
 }
 
 /// Runs a submit job to its end (or to the point where it must wait or retry).
@@ -111,20 +143,9 @@ async fn try_run(state: &Arc<AppState>, job: &JobRow, owner: &str) -> Result<Run
             "the patient was unlinked before the data was sent".into(),
         ));
     }
-    let access = match state
-        .submitter
-        .access(state, &link, payload.launch_hint.map(LaunchId))
-        .await
-    {
-        Ok(a) => a,
-        Err(AccessProblem::NeedsRelaunch(why)) => return Ok(RunEnd::Wait(why)),
-        Err(AccessProblem::NotConfigured(why)) => return Ok(RunEnd::Failed(why)),
-        Err(AccessProblem::Unavailable(why)) => {
-            return Ok(RunEnd::Retry {
-                after: None,
-                error: why,
-            })
-        }
+    let access = match connect(state, &link, payload.launch_hint.map(LaunchId)).await {
+        Ok(access) => access,
+        Err(end) => return Ok(end),
     };
     let receiver = match state
         .submitter
@@ -152,6 +173,10 @@ async fn try_run(state: &Arc<AppState>, job: &JobRow, owner: &str) -> Result<Run
             .join("; ")
     });
     if bundles.is_empty() {
+        if let Some(key) = &payload.schedule_key {
+            // An empty cycle still counts: the next window starts after it, not before it.
+            advance_schedule(state, &link, key, payload.window.end).await?;
+        }
         return Ok(RunEnd::DoneWithNote(note.unwrap_or_else(|| {
             "there was nothing to send in this window".into()
         })));
@@ -184,7 +209,7 @@ async fn try_run(state: &Arc<AppState>, job: &JobRow, owner: &str) -> Result<Run
         let entries = entry_descriptions(&bundle);
         let body = serde_json::to_vec(&bundle).map_err(|e| e.to_string())?;
         let sha = hex_sha256(&body);
-        let sent_at = Utc::now();
+        let sent_at = state.clock.now();
         let answer = post_bundle(
             &state.http,
             &receiver.submit_url,
@@ -245,7 +270,7 @@ async fn try_run(state: &Arc<AppState>, job: &JobRow, owner: &str) -> Result<Run
                     .map_err(db)?;
                 if !state
                     .jobs
-                    .extend_lease(job.id, owner, lease_until(Utc::now()))
+                    .extend_lease(job.id, owner, lease_until(state.clock.now()))
                     .await
                     .map_err(db)?
                 {
@@ -275,10 +300,49 @@ async fn try_run(state: &Arc<AppState>, job: &JobRow, owner: &str) -> Result<Run
         }
     }
     record_audit(state, &link, job).await;
+    if let Some(key) = &payload.schedule_key {
+        advance_schedule(state, &link, key, payload.window.end).await?;
+    }
     Ok(match note {
         Some(note) => RunEnd::DoneWithNote(note),
         None => RunEnd::Done,
     })
+}
+
+/// A standing-order window was delivered: the schedule's next window starts at its end (NOTES D1, D2).
+async fn advance_schedule(
+    state: &AppState,
+    link: &LinkRow,
+    key: &str,
+    window_end: DateTime<Utc>,
+) -> Result<(), String> {
+    let before = state
+        .jobs
+        .schedule_progress(link.id, key)
+        .await
+        .map_err(|e| e.to_string())?;
+    let after = ScheduleProgress {
+        last_success_at: Some(state.clock.now()),
+        covered_until: Some(before.covered_until.map_or(window_end, |c| c.max(window_end))),
+    };
+    state
+        .jobs
+        .set_schedule_progress(link.id, key, after)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The EHR connection for a job, or how the job ends when there is none.
+pub(crate) async fn connect(
+    state: &AppState,
+    link: &LinkRow,
+    launch_hint: Option<LaunchId>,
+) -> Result<EhrAccess, RunEnd> {
+    state
+        .submitter
+        .access(state, link, launch_hint)
+        .await
+        .map_err(RunEnd::from)
 }
 
 /// Reads the window's readings and builds the bundles (CPU work off the async threads).
@@ -319,21 +383,59 @@ async fn build_bundles(
             .iter()
             .map(|(id, name)| (id.clone(), name.as_str()))
             .collect();
-        let input = BundleInput {
+        let (summary, data): (Vec<CgmProfile>, Vec<CgmProfile>) =
+            profiles.iter().partition(|p| is_summary_profile(**p));
+        let tz = patient.time_zone;
+        let build = |window: Window, profiles: &[CgmProfile]| {
+            assemble(&BundleInput {
             subject: &subject,
             trace: &trace,
-            window: payload.window,
-            tz: patient.time_zone,
-            profiles: &profiles,
+            window,
+            tz,
+            profiles,
             pdf: None,
             timestamp: payload.timestamp,
             max_entries: payload.max_entries,
             device_names: &device_names,
+            })
         };
-        assemble(&input)
+        let mut all = Submission {
+            bundles: Vec::new(),
+            omitted: Vec::new(),
+        };
+        let mut add = |part: Submission| {
+            all.bundles.extend(part.bundles);
+            for o in part.omitted {
+                if !all.omitted.contains(&o) {
+                    all.omitted.push(o);
+                }
+            }
+        };
+        if !summary.is_empty() {
+            let windows = if payload.summary_windows.is_empty() {
+                vec![payload.window]
+            } else {
+                payload.summary_windows.clone()
+            };
+            for w in windows {
+                add(build(w, &summary));
+            }
+        }
+        if !data.is_empty() {
+            // Readings go per local calendar month (ORD-6), then in bundles of at most max_entries (A7).
+            for w in chunk_window(payload.window, tz) {
+                add(build(w, &data));
+            }
+        }
+        all
     })
     .await
     .map_err(|e| format!("building the bundles failed: {e}"))
+}
+
+/// The summary group (panel, its members, the PDF report) is built per summary window; the rest per month.
+fn is_summary_profile(p: CgmProfile) -> bool {
+    matches!(p, CgmProfile::SummaryPanel | CgmProfile::SummaryPdf) || p.is_summary_member()
 }
 
 /// NOTES A4: a receiver without conditional create would reject exactly the entries with `ifNoneExist`.
@@ -407,7 +509,7 @@ async fn record_audit(state: &AppState, link: &LinkRow, job: &JobRow) {
         source_ip: None,
         detail: Some(summary),
     };
-    if let Err(e) = state.access.audit(&event, Utc::now()).await {
+    if let Err(e) = state.access.audit(&event, state.clock.now()).await {
         tracing::error!(error = %e, "the submission could not be written to the audit log");
     }
 }

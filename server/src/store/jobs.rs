@@ -270,6 +270,13 @@ pub trait JobStore: Send + Sync + 'static {
     /// Waiting jobs of the links of an EHR patient become due now (a new launch arrived).
     async fn wake_waiting(&self, links: &[LinkId], now: DateTime<Utc>) -> Result<u64, StoreError>;
 
+    /// An unfinished job (queued, running or waiting) of the link whose key starts with `prefix`.
+    async fn open_job_with_prefix(
+        &self,
+        link: LinkId,
+        prefix: &str,
+    ) -> Result<Option<JobId>, StoreError>;
+
     async fn record_submission(&self, submission: &NewSubmission) -> Result<i64, StoreError>;
     /// The job's submissions in the order they were sent.
     async fn submissions_for_job(&self, job: JobId) -> Result<Vec<SubmissionRow>, StoreError>;

@@ -273,6 +273,24 @@ impl JobStore for SqliteStore {
         Ok(q.build().execute(self.pool()).await?.rows_affected())
     }
 
+    async fn open_job_with_prefix(
+        &self,
+        link: LinkId,
+        prefix: &str,
+    ) -> Result<Option<JobId>, StoreError> {
+        // substr, not LIKE: keys hold characters LIKE would treat as wildcards.
+        let id: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE link_id = ? AND status IN ('queued', 'running', 'waiting') \
+             AND substr(idempotency_key, 1, length(?)) = ? ORDER BY id LIMIT 1",
+        )
+        .bind(link.0)
+        .bind(prefix)
+        .bind(prefix)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(id.map(JobId))
+    }
+
     async fn record_submission(&self, s: &NewSubmission) -> Result<i64, StoreError> {
         let accepted = s.entries.iter().filter(|e| e.accepted()).count() as i64;
         let rejected = s.entries.len() as i64 - accepted;

@@ -25,6 +25,8 @@ const BACKEND_TOKEN_MARGIN: Duration = Duration::from_secs(60);
 
 /// What a submission needs from the EHR connection.
 pub struct EhrAccess {
+    /// The registered EHR.
+    pub ehr_id: String,
     /// The EHR's FHIR base (its `iss`).
     pub base: String,
     pub token: Secret,
@@ -67,6 +69,7 @@ impl Submitter {
         let base = ehr.iss.clone();
         if let Some(token) = self.backend_token(state, &link.ehr_id, &base).await? {
             return Ok(EhrAccess {
+                ehr_id: link.ehr_id.clone(),
                 base,
                 token,
                 via: "backend services".into(),
@@ -85,6 +88,7 @@ impl Submitter {
             match access_token(state, &launch).await {
                 Ok(token) => {
                     return Ok(EhrAccess {
+                        ehr_id: link.ehr_id.clone(),
                         base,
                         token,
                         via: format!("launch {}", launch.id.0),
