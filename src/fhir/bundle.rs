@@ -20,6 +20,10 @@
 //! - Every entry has an identifier and `ifNoneExist` (SUB-7) and a `urn:uuid` fullUrl derived from it (B1), so
 //!   the same input gives byte-identical bundles. No Patient entry (B3). Nothing to send → no bundle at all
 //!   (a Bundle needs ≥ 1 entry, VAL-1).
+//!
+//! The bundles come as `serde_json::Value`s here, for inspection and tests; what is POSTed should come from
+//! [`super::bundle_json::build_submission_json`], the same bytes without the cost of the trees
+//! (docs/PERFORMANCE.md).
 
 use super::codes::SUBMISSION_BUNDLE_PROFILE;
 use super::device::{cgm_device, default_device_name, device_urn};
