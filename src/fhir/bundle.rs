@@ -20,14 +20,15 @@
 //! - Every entry has an identifier and `ifNoneExist` (SUB-7) and a `urn:uuid` fullUrl derived from it (B1), so
 //!   the same input gives byte-identical bundles. No Patient entry (B3). Nothing to send → no bundle at all
 //!   (a Bundle needs ≥ 1 entry, VAL-1).
+//!
+//! The bundles come as `serde_json::Value`s here, for inspection and tests; what is POSTed should come from
+//! [`super::bundle_json::build_submission_json`], the same bytes without the cost of the trees
+//! (docs/PERFORMANCE.md).
 
 use super::codes::SUBMISSION_BUNDLE_PROFILE;
 use super::device::{cgm_device, default_device_name, device_urn};
-use super::ids::entry_urn;
 use super::profile::CgmProfile;
-use super::readings::{
-    post_entry, reading_identifier, sensor_reading_of_device, READING_IDENTIFIER_SYSTEM,
-};
+use super::readings::{post_entry, reading_entry};
 use super::summary::{self, Built, SummaryContext, PANEL_MEMBERS};
 use crate::metrics::compute_metrics;
 use crate::{DeviceId, GlucoseUnit, Reading, Trace, Window};
@@ -79,6 +80,83 @@ pub fn build_submission(input: &BundleInput) -> Vec<Value> {
 
 /// [`build_submission`] with the list of what was left out, for the caller to log or show.
 pub fn assemble(input: &BundleInput) -> Submission {
+    let Prepared {
+        head,
+        readings,
+        units,
+        plans,
+        omitted,
+        timestamp,
+    } = prepare(input);
+    let mut head = Some(head);
+    let bundles = plans
+        .iter()
+        .map(|plan| {
+            let mut entries = Vec::with_capacity(plan.len(head.as_ref().map_or(0, Vec::len)));
+            if plan.with_head {
+                entries.extend(head.take().unwrap_or_default());
+            }
+            entries.extend(plan.devices.iter().map(|d| device_entry(input, d)));
+            let mut urns = DeviceUrns::default();
+            for k in plan.items.clone() {
+                let (reading, unit) = (&readings[k / units.len()], units[k % units.len()]);
+                entries.push(reading_entry(
+                    input.subject,
+                    reading,
+                    unit,
+                    urns.get(&reading.device),
+                ));
+            }
+            transaction(&timestamp, entries)
+        })
+        .collect();
+    Submission { bundles, omitted }
+}
+
+/// What both renderings of a submission (values here, bytes in [`super::bundle_json`]) share.
+pub(crate) struct Prepared<'a> {
+    /// The summary group (and Devices asked for on their own): the start of the first bundle.
+    pub head: Vec<Value>,
+    pub readings: &'a [Reading],
+    /// Units of the readings to send; item `k` of a chunk is reading `k / units.len()` in unit `k % units.len()`.
+    pub units: Vec<GlucoseUnit>,
+    pub plans: Vec<ChunkPlan>,
+    pub omitted: Vec<Omission>,
+    pub timestamp: String,
+}
+
+/// One bundle: the head or not, the Devices its readings reference, and a range of reading items.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChunkPlan {
+    pub with_head: bool,
+    pub devices: Vec<DeviceId>,
+    pub items: std::ops::Range<usize>,
+}
+
+impl ChunkPlan {
+    fn len(&self, head_len: usize) -> usize {
+        usize::from(self.with_head) * head_len + self.devices.len() + self.items.len()
+    }
+}
+
+/// The urn of each device, computed once per device rather than once per reading.
+#[derive(Default)]
+pub(crate) struct DeviceUrns(Vec<(DeviceId, String)>);
+
+impl DeviceUrns {
+    pub fn get(&mut self, device: &DeviceId) -> &str {
+        let i = match self.0.iter().position(|(d, _)| d == device) {
+            Some(i) => i,
+            None => {
+                self.0.push((device.clone(), device_urn(device)));
+                self.0.len() - 1
+            }
+        };
+        &self.0[i].1
+    }
+}
+
+pub(crate) fn prepare<'a>(input: &BundleInput<'a>) -> Prepared<'a> {
     let wants = |p: CgmProfile| input.profiles.contains(&p);
     let readings = input.trace.in_window(&input.window);
     let mut omitted = Vec::new();
@@ -112,13 +190,15 @@ pub fn assemble(input: &BundleInput) -> Submission {
         head.extend(devices.iter().map(|d| device_entry(input, d)));
     }
 
-    let chunks = chunk(input, head, readings, &units);
-    let timestamp = input.timestamp.to_rfc3339_opts(SecondsFormat::Secs, true);
-    let bundles = chunks
-        .into_iter()
-        .map(|entries| transaction(&timestamp, entries))
-        .collect();
-    Submission { bundles, omitted }
+    let plans = plan_chunks(input.max_entries, head.len(), readings, units.len());
+    Prepared {
+        head,
+        readings,
+        units,
+        plans,
+        omitted,
+        timestamp: input.timestamp.to_rfc3339_opts(SecondsFormat::Secs, true),
+    }
 }
 
 fn omission(profile: CgmProfile, reason: &str) -> Omission {
@@ -217,7 +297,7 @@ fn distinct_devices(readings: &[Reading]) -> Vec<DeviceId> {
     devices
 }
 
-fn device_entry(input: &BundleInput, device: &DeviceId) -> Value {
+pub(crate) fn device_entry(input: &BundleInput, device: &DeviceId) -> Value {
     let name = input
         .device_names
         .iter()
@@ -226,63 +306,50 @@ fn device_entry(input: &BundleInput, device: &DeviceId) -> Value {
     post_entry(device_urn(device), cgm_device(input.subject, device, &name))
 }
 
-/// Splits `head` + readings into bundles of at most `max_entries` entries (NOTES A7): `head` first and whole,
-/// then readings in time order, each chunk preceded by the Devices its readings reference.
-fn chunk(
-    input: &BundleInput,
-    head: Vec<Value>,
+/// Splits the head and `readings.len() × units` reading items into bundles of at most `max_entries` entries
+/// (NOTES A7): the head first and whole, then readings in time order, each bundle with the Devices its readings
+/// reference.
+fn plan_chunks(
+    max_entries: usize,
+    head_len: usize,
     readings: &[Reading],
-    units: &[GlucoseUnit],
-) -> Vec<Vec<Value>> {
+    units: usize,
+) -> Vec<ChunkPlan> {
     // A chunk of readings needs room for a Device and at least one reading.
-    let max = input.max_entries.max(2);
-    let mut chunks = Vec::with_capacity(1 + readings.len() * units.len() / max);
-    let mut current = head;
-    let mut devices: Vec<DeviceId> = Vec::new();
-    let mut observations: Vec<Value> = Vec::new();
-    let flush = |current: &mut Vec<Value>,
-                 devices: &mut Vec<DeviceId>,
-                 observations: &mut Vec<Value>,
-                 chunks: &mut Vec<Vec<Value>>| {
-        current.reserve(devices.len() + observations.len());
-        current.extend(devices.drain(..).map(|d| device_entry(input, &d)));
-        current.append(observations);
-        if !current.is_empty() {
-            chunks.push(std::mem::take(current));
-        }
+    let max = max_entries.max(2);
+    let mut plans = Vec::new();
+    let mut current = ChunkPlan {
+        with_head: head_len > 0,
+        devices: Vec::new(),
+        items: 0..0,
     };
-    let mut device_urns: Vec<(DeviceId, String)> = Vec::new();
-    for reading in readings {
-        let urn = match device_urns.iter().find(|(d, _)| *d == reading.device) {
-            Some((_, urn)) => urn.clone(),
-            None => {
-                let urn = device_urn(&reading.device);
-                device_urns.push((reading.device.clone(), urn.clone()));
-                urn
-            }
-        };
-        for unit in units {
-            let new_device = !devices.contains(&reading.device);
-            let size = current.len() + devices.len() + observations.len();
-            if size + 1 + usize::from(new_device) > max && size > 0 {
-                flush(&mut current, &mut devices, &mut observations, &mut chunks);
-                observations.reserve(max);
-            }
-            if !devices.contains(&reading.device) {
-                devices.push(reading.device.clone());
-            }
-            let identifier = reading_identifier(reading, *unit);
-            let full_url = entry_urn("Observation", READING_IDENTIFIER_SYSTEM, &identifier);
-            let resource = sensor_reading_of_device(input.subject, reading, *unit, Some(&urn));
-            observations.push(post_entry(full_url, resource));
+    for k in 0..readings.len() * units {
+        let device = &readings[k / units].device;
+        let new_device = !current.devices.contains(device);
+        let size = current.len(head_len);
+        if size + 1 + usize::from(new_device) > max && size > 0 {
+            plans.push(std::mem::replace(
+                &mut current,
+                ChunkPlan {
+                    with_head: false,
+                    devices: Vec::new(),
+                    items: k..k,
+                },
+            ));
         }
+        if !current.devices.contains(device) {
+            current.devices.push(device.clone());
+        }
+        current.items.end = k + 1;
     }
-    flush(&mut current, &mut devices, &mut observations, &mut chunks);
-    chunks
+    if current.len(head_len) > 0 {
+        plans.push(current);
+    }
+    plans
 }
 
 /// A `cgm-data-submission-bundle` transaction (SUB-2, VAL-1).
-fn transaction(timestamp: &str, entries: Vec<Value>) -> Value {
+pub(crate) fn transaction(timestamp: &str, entries: Vec<Value>) -> Value {
     let mut meta = Map::with_capacity(1);
     meta.insert(
         "profile".into(),

@@ -7,6 +7,7 @@
 //! (SUB-2, SUB-7, NOTES A7, D5).
 
 pub mod bundle;
+pub mod bundle_json;
 pub mod codes;
 pub mod device;
 pub mod ids;
@@ -18,6 +19,7 @@ pub mod summary;
 pub mod validate;
 
 pub use bundle::{assemble, build_submission, BundleInput, Omission, Submission};
+pub use bundle_json::build_submission_json;
 pub use outcome::{has_errors, operation_outcome, Issue, Severity};
 pub use profile::{classify, CgmProfile, Classification};
 pub use submission::{

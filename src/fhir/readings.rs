@@ -8,6 +8,7 @@ use super::codes::{
     DATA_ABSENT_REASON, LOINC, LOINC_SENSOR_READING_MASS, LOINC_SENSOR_READING_MOLAR,
     OBSERVATION_CATEGORY, UCUM, UNIT_MG_DL, UNIT_MMOL_L,
 };
+use super::ids::entry_urn;
 use super::profile::CgmProfile;
 use crate::{GlucoseUnit, Reading, Sentinel};
 use chrono::SecondsFormat;
@@ -36,12 +37,14 @@ pub fn reading_identifier(reading: &Reading, unit: GlucoseUnit) -> String {
 }
 
 /// The value as a FHIR decimal with the unit's usual precision (mg/dL whole, mmol/L one decimal), written
-/// as text so the precision survives serialisation (NOTES C3).
+/// as text so the precision survives serialisation (NOTES C3). Built from the number directly (one allocation
+/// for the text): a rounded tenth's shortest representation is exactly its one-decimal text ("7.0", "6.7").
 fn decimal(value: f64, unit: GlucoseUnit) -> Value {
-    let text = format!("{:.*}", unit.display_decimals(), unit.round_display(value));
-    text.parse::<Number>()
-        .map(Value::Number)
-        .unwrap_or(Value::Null)
+    let rounded = unit.round_display(value);
+    match unit {
+        GlucoseUnit::MgDl if rounded.abs() < 1e15 => Value::Number(Number::from(rounded as i64)),
+        _ => Number::from_f64(rounded).map_or(Value::Null, Value::Number),
+    }
 }
 
 /// The profile of a sensor reading in `unit`.
@@ -58,12 +61,55 @@ pub fn sensor_reading(subject: &str, reading: &Reading, unit: GlucoseUnit) -> Va
 }
 
 /// One sensor reading Observation for `subject`, with `meta.profile` (NOTES B2) and, when given, `device`
-/// referencing the Device entry's fullUrl (NOTES B5). Built as maps directly: a 90-day bundle has ~26,000 of
-/// these, and the `json!` macro goes through the serializer for every interpolated value.
+/// referencing the Device entry's fullUrl (NOTES B5).
 pub fn sensor_reading_of_device(
     subject: &str,
     reading: &Reading,
     unit: GlucoseUnit,
+    device_urn: Option<&str>,
+) -> Value {
+    observation(
+        subject,
+        reading,
+        unit,
+        reading_identifier(reading, unit),
+        device_urn,
+    )
+}
+
+/// The transaction entry of one sensor reading of the Device at `device_urn`: what [`post_entry`] makes of
+/// [`sensor_reading_of_device`], with the fullUrl derived from the identifier (NOTES B1), computing the
+/// identifier once. A 90-day bundle has ~26,000 of these.
+pub fn reading_entry(
+    subject: &str,
+    reading: &Reading,
+    unit: GlucoseUnit,
+    device_urn: &str,
+) -> Value {
+    let identifier = reading_identifier(reading, unit);
+    let full_url = entry_urn("Observation", READING_IDENTIFIER_SYSTEM, &identifier);
+    let if_none = if_none_exist(READING_IDENTIFIER_SYSTEM, &identifier);
+    let resource = observation(subject, reading, unit, identifier, Some(device_urn));
+    object([
+        ("fullUrl", full_url.into()),
+        ("resource", resource),
+        (
+            "request",
+            object([
+                ("method", "POST".into()),
+                ("url", "Observation".into()),
+                ("ifNoneExist", if_none.into()),
+            ]),
+        ),
+    ])
+}
+
+/// Built as maps directly: the `json!` macro goes through the serializer for every interpolated value.
+fn observation(
+    subject: &str,
+    reading: &Reading,
+    unit: GlucoseUnit,
+    identifier: String,
     device_urn: Option<&str>,
 ) -> Value {
     let code = reading_code(unit);
@@ -80,7 +126,7 @@ pub fn sensor_reading_of_device(
         "identifier".into(),
         Value::Array(vec![object([
             ("system", READING_IDENTIFIER_SYSTEM.into()),
-            ("value", reading_identifier(reading, unit).into()),
+            ("value", identifier.into()),
         ])]),
     );
     o.insert("status".into(), "final".into());
@@ -97,21 +143,13 @@ pub fn sensor_reading_of_device(
     match reading.sentinel {
         // A sentinel is the device saying "beyond my range", not a measurement (NOTES C5).
         Some(sentinel) => {
-            let code = match sentinel {
-                Sentinel::High => "positive-infinity",
-                Sentinel::Low => "negative-infinity",
-            };
             o.insert(
                 "dataAbsentReason".into(),
-                codeable(DATA_ABSENT_REASON, code),
+                codeable(DATA_ABSENT_REASON, absent_reason(sentinel)),
             );
         }
         None => {
-            // The IG's pattern fixes the display string too, in lower case (NOTES C1).
-            let (ucum_code, unit_string) = match unit {
-                GlucoseUnit::MgDl => UNIT_MG_DL,
-                GlucoseUnit::MmolL => UNIT_MMOL_L,
-            };
+            let (ucum_code, unit_string) = unit_pattern(unit);
             o.insert(
                 "valueQuantity".into(),
                 object([
@@ -127,6 +165,100 @@ pub fn sensor_reading_of_device(
         o.insert("device".into(), object([("reference", urn.into())]));
     }
     Value::Object(o)
+}
+
+/// The data-absent-reason code of a sentinel reading (NOTES C5).
+fn absent_reason(sentinel: Sentinel) -> &'static str {
+    match sentinel {
+        Sentinel::High => "positive-infinity",
+        Sentinel::Low => "negative-infinity",
+    }
+}
+
+/// (UCUM code, `unit` string): the IG's pattern fixes the display string too, in lower case (NOTES C1).
+fn unit_pattern(unit: GlucoseUnit) -> (&'static str, &'static str) {
+    match unit {
+        GlucoseUnit::MgDl => UNIT_MG_DL,
+        GlucoseUnit::MmolL => UNIT_MMOL_L,
+    }
+}
+
+/// Appends the compact JSON of [`reading_entry`] to `out`, byte for byte what `serde_json::to_writer` makes of
+/// it (tested), without building the tree: a 90-day bundle's ~2 million small allocations (and freeing them)
+/// cost more than the rest of a submission. Keep the two in step; the equality test catches any drift.
+pub fn write_reading_entry(
+    out: &mut Vec<u8>,
+    subject: &str,
+    reading: &Reading,
+    unit: GlucoseUnit,
+    device_urn: &str,
+) -> serde_json::Result<()> {
+    let identifier = reading_identifier(reading, unit);
+    let put = |out: &mut Vec<u8>, raw: &str, text: &str| -> serde_json::Result<()> {
+        out.extend_from_slice(raw.as_bytes());
+        serde_json::to_writer(&mut *out, text)
+    };
+    put(
+        out,
+        "{\"fullUrl\":",
+        &entry_urn("Observation", READING_IDENTIFIER_SYSTEM, &identifier),
+    )?;
+    put(
+        out,
+        ",\"resource\":{\"resourceType\":\"Observation\",\"meta\":{\"profile\":[",
+        reading_profile(unit).canonical(),
+    )?;
+    put(
+        out,
+        "]},\"identifier\":[{\"system\":",
+        READING_IDENTIFIER_SYSTEM,
+    )?;
+    put(out, ",\"value\":", &identifier)?;
+    put(
+        out,
+        "}],\"status\":\"final\",\"category\":[{\"coding\":[{\"system\":",
+        OBSERVATION_CATEGORY,
+    )?;
+    put(
+        out,
+        ",\"code\":\"laboratory\"}]}],\"code\":{\"coding\":[{\"system\":",
+        LOINC,
+    )?;
+    put(out, ",\"code\":", reading_code(unit))?;
+    put(out, "}]},\"subject\":{\"reference\":", subject)?;
+    put(
+        out,
+        "},\"effectiveDateTime\":",
+        &reading.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    )?;
+    match reading.sentinel {
+        Some(sentinel) => {
+            put(
+                out,
+                ",\"dataAbsentReason\":{\"coding\":[{\"system\":",
+                DATA_ABSENT_REASON,
+            )?;
+            put(out, ",\"code\":", absent_reason(sentinel))?;
+            out.extend_from_slice(b"}]}");
+        }
+        None => {
+            let (ucum_code, unit_string) = unit_pattern(unit);
+            out.extend_from_slice(b",\"valueQuantity\":{\"value\":");
+            serde_json::to_writer(&mut *out, &decimal(reading.in_unit(unit), unit))?;
+            put(out, ",\"unit\":", unit_string)?;
+            put(out, ",\"system\":", UCUM)?;
+            put(out, ",\"code\":", ucum_code)?;
+            out.push(b'}');
+        }
+    }
+    put(out, ",\"device\":{\"reference\":", device_urn)?;
+    put(
+        out,
+        "}},\"request\":{\"method\":\"POST\",\"url\":\"Observation\",\"ifNoneExist\":",
+        &if_none_exist(READING_IDENTIFIER_SYSTEM, &identifier),
+    )?;
+    out.extend_from_slice(b"}}");
+    Ok(())
 }
 
 fn object<const N: usize>(pairs: [(&str, Value); N]) -> Value {
@@ -325,5 +457,34 @@ mod tests {
             entry["request"]["ifNoneExist"],
             "identifier=https%3A%2F%2Fcloudcgm.org%2Ffhir%2Fcgm%2Fsensor-reading%7CSN-123.99504-3.1714644900000"
         );
+    }
+
+    #[test]
+    fn decimals_built_from_numbers_read_exactly_like_the_unit_display_text_c3() {
+        for tenths in 0..=10_000 {
+            let v = f64::from(tenths) / 10.0 + 0.04;
+            for unit in [GlucoseUnit::MgDl, GlucoseUnit::MmolL] {
+                assert_eq!(decimal(v, unit).to_string(), unit.format(v), "{v} {unit:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_reading_entry_is_the_post_entry_of_the_reading_with_an_identifier_derived_full_url_b1() {
+        let r = reading(143.0, GlucoseUnit::MgDl, None);
+        for unit in [GlucoseUnit::MgDl, GlucoseUnit::MmolL] {
+            let urn = "urn:uuid:00000000-0000-8000-8000-000000000001";
+            let id = reading_identifier(&r, unit);
+            let expected = post_entry(
+                entry_urn("Observation", READING_IDENTIFIER_SYSTEM, &id),
+                sensor_reading_of_device("Patient/p", &r, unit, Some(urn)),
+            );
+            let built = reading_entry("Patient/p", &r, unit, urn);
+            assert_eq!(
+                serde_json::to_string(&built).unwrap(),
+                serde_json::to_string(&expected).unwrap()
+            );
+            assert_eq!(built["resource"]["device"]["reference"], urn);
+        }
     }
 }
