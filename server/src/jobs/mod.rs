@@ -9,8 +9,8 @@ pub mod submit;
 pub mod sync_orders;
 
 use crate::state::AppState;
-use crate::submit::AccessProblem;
 use crate::store::jobs::{JobKind, JobRow, JobStatus};
+use crate::submit::AccessProblem;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;

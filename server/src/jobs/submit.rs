@@ -8,10 +8,10 @@
 use super::{lease_until, RunEnd};
 use crate::state::AppState;
 use crate::store::access::{LaunchId, LinkRow};
+use crate::store::jobs::ScheduleProgress;
 use crate::store::jobs::{
     Enqueued, EntryOutcome, JobKind, JobRow, NewJob, NewSubmission, SubmissionResult,
 };
-use crate::store::jobs::ScheduleProgress;
 use crate::store::StoreError;
 use crate::submit::receiver::ReceiverError;
 use crate::submit::{post_bundle, EhrAccess};
@@ -323,7 +323,11 @@ async fn advance_schedule(
         .map_err(|e| e.to_string())?;
     let after = ScheduleProgress {
         last_success_at: Some(state.clock.now()),
-        covered_until: Some(before.covered_until.map_or(window_end, |c| c.max(window_end))),
+        covered_until: Some(
+            before
+                .covered_until
+                .map_or(window_end, |c| c.max(window_end)),
+        ),
     };
     state
         .jobs
@@ -388,15 +392,15 @@ async fn build_bundles(
         let tz = patient.time_zone;
         let build = |window: Window, profiles: &[CgmProfile]| {
             assemble(&BundleInput {
-            subject: &subject,
-            trace: &trace,
-            window,
-            tz,
-            profiles,
-            pdf: None,
-            timestamp: payload.timestamp,
-            max_entries: payload.max_entries,
-            device_names: &device_names,
+                subject: &subject,
+                trace: &trace,
+                window,
+                tz,
+                profiles,
+                pdf: None,
+                timestamp: payload.timestamp,
+                max_entries: payload.max_entries,
+                device_names: &device_names,
             })
         };
         let mut all = Submission {

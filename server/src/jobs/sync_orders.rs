@@ -107,7 +107,9 @@ async fn try_run(state: &Arc<AppState>, job: &JobRow) -> Result<RunEnd, String> 
     let (standing, one_time) = split_orders(
         orders
             .into_iter()
-            .filter(|o| order_subject(o).trim_start_matches(&format!("{}/", access.base)) == subject)
+            .filter(|o| {
+                order_subject(o).trim_start_matches(&format!("{}/", access.base)) == subject
+            })
             .collect(),
     );
     let patient = state.patients.patient(link.patient_id).await.map_err(db)?;
@@ -128,13 +130,24 @@ async fn try_run(state: &Arc<AppState>, job: &JobRow) -> Result<RunEnd, String> 
             // The previous window is still on its way: its end is where the next one starts.
             continue;
         }
-        let progress = state.jobs.schedule_progress(link.id, &key).await.map_err(db)?;
+        let progress = state
+            .jobs
+            .schedule_progress(link.id, &key)
+            .await
+            .map_err(db)?;
         let schedule_state = ScheduleState {
             last_success_at: progress.last_success_at,
             covered_until: progress.covered_until,
         };
         let not_before = not_before_for(&standing, &default, &schedule, tz);
-        let due = next_due(&schedule, &schedule_state, link.linked_at, not_before, now, tz);
+        let due = next_due(
+            &schedule,
+            &schedule_state,
+            link.linked_at,
+            not_before,
+            now,
+            tz,
+        );
         if !due.is_due(now) {
             continue;
         }
@@ -196,7 +209,10 @@ async fn read_orders(
     one_time: bool,
 ) -> Result<Vec<Order>, RunEnd> {
     let base = access.base.trim_end_matches('/');
-    let first = format!("{base}/ServiceRequest?{}", order_search_query(patient, one_time));
+    let first = format!(
+        "{base}/ServiceRequest?{}",
+        order_search_query(patient, one_time)
+    );
     let bundle = match get_json(state, access, &first).await? {
         Some(bundle) => bundle,
         None => {
@@ -204,9 +220,12 @@ async fn read_orders(
                 "{base}/ServiceRequest?{}",
                 order_search_query_bare_code(patient, one_time)
             );
-            get_json(state, access, &bare).await?.ok_or_else(|| RunEnd::Failed(
-                "the EHR refused the ServiceRequest search by patient and code (NOTES D7)".into(),
-            ))?
+            get_json(state, access, &bare).await?.ok_or_else(|| {
+                RunEnd::Failed(
+                    "the EHR refused the ServiceRequest search by patient and code (NOTES D7)"
+                        .into(),
+                )
+            })?
         }
     };
     let mut orders = Vec::new();
@@ -234,7 +253,11 @@ async fn read_orders(
 
 /// GET with the token: `Ok(None)` on 400 (the caller may try another query), a retry on 429/5xx or no
 /// answer, a failure on other refusals.
-async fn get_json(state: &AppState, access: &EhrAccess, url: &str) -> Result<Option<Value>, RunEnd> {
+async fn get_json(
+    state: &AppState,
+    access: &EhrAccess,
+    url: &str,
+) -> Result<Option<Value>, RunEnd> {
     let retry = |error: String, after: Option<Duration>| RunEnd::Retry { after, error };
     let response = state
         .http
