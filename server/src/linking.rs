@@ -281,6 +281,8 @@ pub async fn link(
     );
     event.patient_id = Some(patient);
     audit::record(state, event).await;
+    // The EHR's standing orders are read at once, so the first submission follows the link (NOTES D1).
+    crate::jobs::sync_orders::after_link(state, &row).await;
     Ok(row)
 }
 

@@ -36,6 +36,12 @@ pub enum RunEnd {
         after: Option<Duration>,
         error: String,
     },
+    /// The receiver asked to slow down (429, RCV-6): run again when it said; not the job's fault, so the
+    /// attempt does not count.
+    Throttled {
+        after: Duration,
+        error: String,
+    },
     /// The EHR connection needs a new launch: park the job (the attempt does not count).
     Wait(String),
     Failed(String),
@@ -157,7 +163,30 @@ async fn record_end(
             tracing::info!(job = job.id.0, attempt = job.attempts, delay_s = delay.as_secs(), error = %error, "job will retry");
             state
                 .jobs
-                .release(job.id, owner, JobStatus::Queued, later(delay), error, now)
+                .release(
+                    job.id,
+                    owner,
+                    JobStatus::Queued,
+                    later(delay),
+                    error,
+                    true,
+                    now,
+                )
+                .await?
+        }
+        RunEnd::Throttled { after, error } => {
+            tracing::info!(job = job.id.0, delay_s = after.as_secs(), error = %error, "job throttled by the receiver");
+            state
+                .jobs
+                .release(
+                    job.id,
+                    owner,
+                    JobStatus::Queued,
+                    later((*after).max(Duration::from_secs(1))),
+                    error,
+                    false,
+                    now,
+                )
                 .await?
         }
         RunEnd::Wait(e) => {
@@ -170,6 +199,7 @@ async fn record_end(
                     JobStatus::Waiting,
                     later(WAIT_FOR_LAUNCH),
                     e,
+                    false,
                     now,
                 )
                 .await?

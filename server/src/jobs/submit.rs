@@ -277,6 +277,12 @@ async fn try_run(state: &Arc<AppState>, job: &JobRow, owner: &str) -> Result<Run
                     return Err("the job's lease was lost".into());
                 }
             }
+            SubmissionResult::Retry if answer.http_status == Some(429) => {
+                return Ok(RunEnd::Throttled {
+                    after: answer.retry_after.unwrap_or(Duration::from_secs(60)),
+                    error: answer.detail.unwrap_or_else(|| "HTTP 429".into()),
+                })
+            }
             SubmissionResult::Retry => {
                 return Ok(RunEnd::Retry {
                     after: answer.retry_after,

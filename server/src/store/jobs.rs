@@ -253,8 +253,10 @@ pub trait JobStore: Send + Sync + 'static {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
-    /// Gives the job back to run at `run_after`: queued (a retry; the attempt counts) or waiting (for a new
-    /// launch; the attempt does not count).
+    /// Gives the job back to run at `run_after`, queued (a retry) or waiting (for a new launch). An attempt
+    /// that was not the job's fault (waiting for a launch, a receiver asking to slow down) does not count
+    /// towards `max_attempts`.
+    #[allow(clippy::too_many_arguments)]
     async fn release(
         &self,
         id: JobId,
@@ -262,6 +264,7 @@ pub trait JobStore: Send + Sync + 'static {
         status: JobStatus,
         run_after: DateTime<Utc>,
         error: &str,
+        count_attempt: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     async fn job(&self, id: JobId) -> Result<Option<JobRow>, StoreError>;

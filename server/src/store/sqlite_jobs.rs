@@ -210,18 +210,16 @@ impl JobStore for SqliteStore {
         status: JobStatus,
         run_after: DateTime<Utc>,
         error: &str,
+        count_attempt: bool,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        let uncount = match status {
-            JobStatus::Queued => 0,
-            JobStatus::Waiting => 1,
-            other => {
-                return Err(StoreError::Invalid(format!(
-                    "release with status {}",
-                    other.as_str()
-                )))
-            }
-        };
+        if !matches!(status, JobStatus::Queued | JobStatus::Waiting) {
+            return Err(StoreError::Invalid(format!(
+                "release with status {}",
+                status.as_str()
+            )));
+        }
+        let uncount = i64::from(!count_attempt);
         let done = sqlx::query(
             "UPDATE jobs SET status = ?, run_after_ms = ?, last_error = ?, attempts = attempts - ?, \
              lease_owner = NULL, lease_until_ms = NULL, updated_at_ms = ? \
@@ -572,14 +570,22 @@ mod tests {
         let id = store.enqueue(&new_job(link, "k"), t(0)).await.unwrap().id();
         store.claim("a", t(0), t(5)).await.unwrap().unwrap();
         assert!(store
-            .release(id, "a", JobStatus::Queued, t(3), "503", t(1))
+            .release(id, "a", JobStatus::Queued, t(3), "503", true, t(1))
             .await
             .unwrap());
         assert!(store.claim("a", t(2), t(7)).await.unwrap().is_none());
         let again = store.claim("a", t(3), t(8)).await.unwrap().unwrap();
         assert_eq!(again.attempts, 2);
         assert!(store
-            .release(id, "a", JobStatus::Waiting, t(100), "needs a launch", t(4))
+            .release(
+                id,
+                "a",
+                JobStatus::Waiting,
+                t(100),
+                "needs a launch",
+                false,
+                t(4)
+            )
             .await
             .unwrap());
         let waiting = store.job(id).await.unwrap().unwrap();

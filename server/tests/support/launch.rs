@@ -4,6 +4,7 @@
 
 use super::app_config;
 use chrono::{Duration, Utc};
+use cloudcgm_server::clock::ManualClock;
 use cloudcgm_server::portal;
 use cloudcgm_server::sandbox::auth::LaunchContext;
 use cloudcgm_server::sandbox::{seed, SandboxState};
@@ -28,14 +29,32 @@ pub struct TestApp {
 }
 
 pub async fn spawn() -> TestApp {
+    spawn_app(None).await
+}
+
+/// The app on a manual clock, serving HTTP only: the test runs the jobs itself, step by simulated step.
+pub async fn spawn_on_clock(clock: Arc<ManualClock>) -> TestApp {
+    spawn_app(Some(clock)).await
+}
+
+async fn spawn_app(clock: Option<Arc<ManualClock>>) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     // Demo mode off: only the launch may open a report.
     let config = app_config(dir.path(), false, true);
-    let app = Application::build(config).await.expect("app builds");
+    let app = match &clock {
+        Some(clock) => Application::build_with_clock(config, clock.clone())
+            .await
+            .expect("app builds"),
+        None => Application::build(config).await.expect("app builds"),
+    };
     let sandbox = app.sandbox.clone().expect("sandbox mounted");
     let state = app.state.clone();
     let base = app.origin.clone();
-    tokio::spawn(app.run());
+    if clock.is_some() {
+        tokio::spawn(app.run_without_jobs());
+    } else {
+        tokio::spawn(app.run());
+    }
     TestApp {
         base,
         state,

@@ -2,20 +2,30 @@
 //! `Retry-After`. In memory: the sandbox runs as one process.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub struct SubmitLimiter {
-    interval: Duration,
+    /// Milliseconds; changeable while running (tests on a simulated clock turn the limit off).
+    interval_ms: AtomicU64,
     last: Mutex<HashMap<(String, String), Instant>>,
 }
 
 impl SubmitLimiter {
     pub fn new(interval: Duration) -> SubmitLimiter {
         SubmitLimiter {
-            interval,
+            interval_ms: AtomicU64::new(interval.as_millis().try_into().unwrap_or(u64::MAX)),
             last: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Changes the interval from now on (zero: no limit).
+    pub fn set_interval(&self, interval: Duration) {
+        self.interval_ms.store(
+            interval.as_millis().try_into().unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// Records a submission by `client` for `patient` now, or says how long to wait before the next one.
@@ -24,13 +34,14 @@ impl SubmitLimiter {
     }
 
     fn check_at(&self, client: &str, patient: &str, now: Instant) -> Result<(), Duration> {
-        if self.interval.is_zero() {
+        let interval = Duration::from_millis(self.interval_ms.load(Ordering::Relaxed));
+        if interval.is_zero() {
             return Ok(());
         }
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         let key = (client.to_string(), patient.to_string());
         if let Some(prev) = last.get(&key) {
-            let next = *prev + self.interval;
+            let next = *prev + interval;
             if now < next {
                 return Err(next - now);
             }
