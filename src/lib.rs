@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod plain_csv;
 pub mod reading;
 pub mod report;
+pub mod report_rows;
 pub mod smart_scope;
 pub mod trace;
 pub mod units;
