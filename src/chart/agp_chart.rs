@@ -288,8 +288,13 @@ fn draw(root: &Area<'_>, profile: &AgpProfile, f: Frame) -> DrawResult {
         stroke(palette::TEXT_MUTED, 1),
     ))?;
 
-    // Y axis: the thresholds, target limits emphasised in the target colour.
-    for v in glucose_ticks(unit) {
+    // Y axis: the thresholds, target limits emphasised in the target colour. 54 and 70 mg/dL are close on a
+    // short chart, so the labels (not the ticks) are nudged apart to 13 px, top to bottom.
+    let ticks = glucose_ticks(unit);
+    let mut label_y: Vec<f64> = ticks.iter().rev().map(|v| f.y_exact(*v)).collect();
+    spread(&mut label_y, 13.0, f.top, f.top + f.height + 6.0);
+    label_y.reverse();
+    for (v, ly) in ticks.into_iter().zip(label_y) {
         let target_limit = v == t.low_below || v == t.target_max;
         let color = if target_limit {
             &palette::TARGET
@@ -302,7 +307,7 @@ fn draw(root: &Area<'_>, profile: &AgpProfile, f: Frame) -> DrawResult {
         ))?;
         root.draw(&Text::new(
             unit.format(v),
-            (l - 7, f.y(v)),
+            (l - 7, ly.round() as i32),
             text_style(12.0, color, target_limit, HPos::Right, VPos::Center),
         ))?;
     }
