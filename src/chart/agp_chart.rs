@@ -491,6 +491,30 @@ mod tests {
     }
 
     #[test]
+    fn close_threshold_labels_are_nudged_apart_on_a_short_chart() {
+        // 240 px tall: 54 and 70 mg/dL are 9 px apart on the axis, closer than a 12 px label.
+        let s = agp_chart(
+            &sample_profile(GlucoseUnit::MgDl),
+            &ChartOptions::new(720, 240, "AGP"),
+        );
+        let doc = parse(&s).unwrap_or_else(|e| panic!("{e}"));
+        let y_of = |label: &str| {
+            doc.all("text")
+                .into_iter()
+                .find(|e| e.text == label)
+                .map(|e| e.num("y"))
+                .unwrap_or_else(|| panic!("no {label} label"))
+        };
+        let ys: Vec<f64> = ["350", "250", "180", "70", "54"].map(y_of).to_vec();
+        assert!(ys.windows(2).all(|w| w[1] - w[0] >= 12.5), "{ys:?}");
+        let f = frame(&ChartOptions::new(720, 240, "AGP"), GlucoseUnit::MgDl);
+        assert!(
+            (y_of("180") - f.y_exact(180.0)).abs() < 1.0,
+            "labels with room stay put"
+        );
+    }
+
+    #[test]
     fn values_above_350_mg_dl_are_clamped_to_the_top_of_the_plot() {
         let mut profile = sample_profile(GlucoseUnit::MgDl);
         for b in profile.bins.iter_mut().skip(70).take(10) {
