@@ -13,6 +13,7 @@ pub mod ehr_registry;
 pub mod launch;
 pub mod linking;
 pub mod portal;
+pub mod report_pdf;
 pub mod report_view;
 pub mod sandbox;
 pub mod secrets;
