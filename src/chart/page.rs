@@ -88,8 +88,13 @@ pub fn report_page_svg(report: &Report, header: &PageHeader) -> String {
         Style::bold(),
         "Ambulatory Glucose Profile (AGP)",
     );
-    let name = fit(&header.patient_name, 13.0, true, left_w);
-    p.text(LEFT, TOP + 33.0, 13.0, Style::bold(), &name);
+    // A long name is set smaller before anything is cut: the name identifies the patient.
+    let mut name_pt = 13.0;
+    while name_pt > 9.0 && text_width(&header.patient_name, name_pt, true) > left_w {
+        name_pt -= 0.5;
+    }
+    let name = fit(&header.patient_name, name_pt, true, left_w);
+    p.text(LEFT, TOP + 33.0, name_pt, Style::bold(), &name);
     let born = header
         .birth_date
         .map(|d| format!("Born {d}"))
@@ -801,6 +806,17 @@ mod tests {
     fn long_windows_show_the_latest_fourteen_days_and_fit_the_page() {
         let report = demo_report("elena", 28, GlucoseUnit::MmolL);
         let (_, doc) = page(&report, &"Very Long Name ".repeat(12));
+        let (_, shrunk) = page(&report, "Maximiliane Theodora von Hohenzollern-Sigmaringen");
+        let name = shrunk
+            .all("text")
+            .into_iter()
+            .find(|t| t.text.starts_with("Maximiliane"))
+            .expect("name");
+        assert_eq!(
+            name.text, "Maximiliane Theodora von Hohenzollern-Sigmaringen",
+            "set smaller, not cut"
+        );
+        assert!(name.num("font-size") < 13.0);
         let texts = doc.texts();
         assert!(
             texts.iter().any(|t| t.contains("14 of 28 days shown")),
