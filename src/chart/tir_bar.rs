@@ -146,8 +146,8 @@ fn draw(root: &Area<'_>, r: &RangePercents, unit: GlucoseUnit, opts: &ChartOptio
     let (top, bottom) = bar_geometry(opts);
     let (bar_l, bar_r) = (16, 56);
     let label_x = 92;
-    // At least 170 px after the labels, room for a threshold such as "3.9–10.0 mmol/L" beside its goal.
-    let pct_x = (w * 0.66).round().max(262.0) as i32;
+    // At least 180 px after the labels, room for a threshold such as "3.9–10.0 mmol/L" beside its goal.
+    let pct_x = (w * 0.66).round().max(272.0) as i32;
     let bracket_x = pct_x + 16;
 
     let rows = rows(r, unit);
