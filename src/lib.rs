@@ -16,6 +16,7 @@ pub mod orders;
 pub mod plain_csv;
 pub mod reading;
 pub mod report;
+pub mod report_rows;
 pub mod smart_scope;
 pub mod trace;
 pub mod units;

@@ -1,14 +1,17 @@
 //! The report page's server-side work: from stored readings to the finished view with its SVG charts
-//! (window query on SQLite, metrics, AGP, chart rendering), and the chart rendering alone.
+//! (window query on SQLite, metrics, AGP, chart rendering), the chart rendering alone, and the one-page PDF
+//! report (page SVG, then SVG → PDF with the embedded fonts).
 //! Results and commands: docs/PERFORMANCE.md.
 
-use chrono::{TimeZone, Utc};
+use chrono::{NaiveDate, TimeZone, Utc};
+use cloudcgm::chart::{report_page_svg, PageHeader};
 use cloudcgm::report::build_report;
 use cloudcgm::{GlucoseUnit, Trace};
 use cloudcgm_app::backend::Backend;
 use cloudcgm_app::views::{PatientHeaderView, ReportQuery};
 use cloudcgm_server::backend::AppBackend;
 use cloudcgm_server::demo_seed::seed_demo;
+use cloudcgm_server::report_pdf::report_pdf;
 use cloudcgm_server::report_view::{to_view, ReportSubject};
 use cloudcgm_server::store::sqlite::SqliteStore;
 use cloudcgm_server::store::Store;
@@ -73,6 +76,19 @@ fn bench(c: &mut Criterion) {
                 },
             )
         })
+    });
+
+    let header = PageHeader {
+        patient_name: "James Carter".into(),
+        birth_date: NaiveDate::from_ymd_opt(1989, 11, 2),
+        generated_at: Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap(),
+        source: "Demo data".into(),
+    };
+    c.bench_function("report_page_svg_14d", |b| {
+        b.iter(|| report_page_svg(black_box(&report), &header))
+    });
+    c.bench_function("report_pdf_14d", |b| {
+        b.iter(|| report_pdf(black_box(&report), &header).expect("pdf"))
     });
 }
 

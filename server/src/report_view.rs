@@ -1,11 +1,13 @@
 //! Turns the core's [`Report`] into the page's [`ReportView`]: numbers formatted at display precision, the
-//! consensus goals (METRICS.md; Battelino 2019) with met / not-met marks, and the SVG charts rendered here
-//! on the server. The CLI prints the same `Report` as JSON, so page and CLI come from one computation.
+//! consensus goals (METRICS.md; Battelino 2019) with met / not-met marks (the text rows come from
+//! [`cloudcgm::report_rows`], which the PDF page prints too), and the SVG charts rendered here on the server. The CLI prints the same
+//! `Report` as JSON, so page and CLI come from one computation.
 
 use cloudcgm::chart::{agp_chart, daily_panel, tir_bar, ChartOptions};
-use cloudcgm::events::EventKind;
-use cloudcgm::metrics::{GriZone, Metrics};
+use cloudcgm::metrics::Metrics;
 use cloudcgm::report::Report;
+use cloudcgm::report_rows;
+pub use cloudcgm::report_rows::event_label;
 use cloudcgm::GlucoseUnit;
 use cloudcgm_app::views::{
     AgpRowView, DailyPanelView, EventRowView, MetricRowView, PatientHeaderView, RangeRowView,
@@ -23,231 +25,35 @@ pub fn unit_key(u: GlucoseUnit) -> &'static str {
     }
 }
 
-/// Percentages are shown with one decimal; goals are judged on the shown value so a mark never
-/// contradicts the number beside it.
-fn pct1(v: f64) -> f64 {
-    (v * 10.0).round() / 10.0
-}
-
-fn fmt_pct(v: f64) -> String {
-    format!("{:.1} %", pct1(v))
-}
-
-fn fmt_glucose(v: Option<f64>, unit: GlucoseUnit) -> String {
-    v.map(|v| format!("{} {}", unit.format(v), unit))
-        .unwrap_or_else(|| "—".into())
-}
-
-/// A share of the day as hours and minutes ("3 h 22 min").
-fn per_day(percent: f64) -> String {
-    let minutes = (percent / 100.0 * 24.0 * 60.0).round() as i64;
-    match (minutes / 60, minutes % 60) {
-        (0, m) => format!("{m} min"),
-        (h, 0) => format!("{h} h"),
-        (h, m) => format!("{h} h {m} min"),
-    }
-}
-
-fn zone_letter(z: GriZone) -> &'static str {
-    match z {
-        GriZone::A => "A",
-        GriZone::B => "B",
-        GriZone::C => "C",
-        GriZone::D => "D",
-        GriZone::E => "E",
-    }
-}
-
-fn row(
-    key: &str,
-    label: &str,
-    value: String,
-    goal: Option<&str>,
-    met: Option<bool>,
-) -> MetricRowView {
-    MetricRowView {
-        key: key.into(),
-        label: label.into(),
-        value,
-        goal: goal.map(Into::into),
-        met,
-    }
-}
-
-/// The metric rows, in the order of the AGP report's statistics panel.
+/// The metric rows, in the order of the AGP report's statistics panel (text from the core, shared with the
+/// PDF page).
 pub fn metric_rows(m: &Metrics) -> Vec<MetricRowView> {
-    let u = m.unit;
-    let gmi = match (m.gmi_percent, m.gmi_mmol_mol) {
-        (Some(p), Some(mm)) => format!("{p:.1} % ({mm:.0} mmol/mol)"),
-        _ => "—".into(),
-    };
-    let cv = m.cv_percent.map(pct1);
-    let active = pct1(m.active_percent);
-    let gri = m
-        .gri
-        .map(|g| format!("{:.1} (zone {})", g.value, zone_letter(g.zone)))
-        .unwrap_or_else(|| "—".into());
-    vec![
-        row("mean", "Mean glucose", fmt_glucose(m.mean, u), None, None),
-        row("gmi", "Glucose management indicator (GMI)", gmi, None, None),
-        row(
-            "cv",
-            "Glucose variability (CV)",
-            cv.map(fmt_pct).unwrap_or_else(|| "—".into()),
-            Some("≤ 36 %"),
-            cv.map(|c| c <= 36.0),
-        ),
-        row("sd", "Standard deviation", fmt_glucose(m.sd, u), None, None),
-        row(
-            "titr",
-            &format!(
-                "Time in tight range ({}–{} {u})",
-                u.format(u.thresholds().low_below),
-                u.format(u.thresholds().tight_max)
-            ),
-            m.titr_percent.map(fmt_pct).unwrap_or_else(|| "—".into()),
-            None,
-            None,
-        ),
-        row(
-            "gri",
-            "Glycemia risk index (GRI)",
-            gri,
-            Some("zone A or B"),
-            m.gri.map(|g| matches!(g.zone, GriZone::A | GriZone::B)),
-        ),
-        row(
-            "active",
-            "Time CGM active",
-            fmt_pct(m.active_percent),
-            Some("≥ 70 %"),
-            Some(active >= 70.0),
-        ),
-        row(
-            "days_of_wear",
-            "Days with CGM data",
-            format!("{} of {:.0}", m.days_of_wear, m.window_days.round()),
-            None,
-            None,
-        ),
-        row(
-            "readings",
-            "Sensor readings",
-            m.readings.to_string(),
-            None,
-            None,
-        ),
-        row(
-            "sentinels",
-            "\"Low\" / \"High\" readings",
-            format!("{} / {}", m.sentinel_low, m.sentinel_high),
-            None,
-            None,
-        ),
-    ]
+    report_rows::metric_rows(m)
+        .into_iter()
+        .map(|r| MetricRowView {
+            key: r.key.into(),
+            label: r.label,
+            value: r.value,
+            goal: r.goal,
+            met: r.met,
+        })
+        .collect()
 }
 
 /// The five ranges, top to bottom as on the bar (very high first), with their goals.
 pub fn range_rows(m: &Metrics) -> Vec<RangeRowView> {
-    let u = m.unit;
-    let t = u.thresholds();
-    let f = |v: f64| u.format(v);
-    // The next displayable value above a bound: 181 mg/dL, 10.1 mmol/L.
-    let step = match u {
-        GlucoseUnit::MgDl => 1.0,
-        GlucoseUnit::MmolL => 0.1,
-    };
-    let Some(r) = m.ranges else {
-        return Vec::new();
-    };
-    let (vh, tg, vl) = (pct1(r.very_high), pct1(r.target), pct1(r.very_low));
-    let mk = |key: &str, label: &str, range: String, p: f64, goal: &str, met: bool| RangeRowView {
-        key: key.into(),
-        label: label.into(),
-        range,
-        percent: fmt_pct(p),
-        per_day: per_day(p),
-        goal: Some(goal.into()),
-        met: Some(met),
-    };
-    vec![
-        mk(
-            "very_high",
-            "Very high",
-            format!("> {} {u}", f(t.high_max)),
-            r.very_high,
-            "< 5 %",
-            vh < 5.0,
-        ),
-        mk(
-            "high",
-            "High",
-            format!("{}–{} {u}", f(t.target_max + step), f(t.high_max)),
-            r.high,
-            "< 25 % with very high",
-            pct1(r.high + r.very_high) < 25.0,
-        ),
-        mk(
-            "target",
-            "Target range",
-            format!("{}–{} {u}", f(t.low_below), f(t.target_max)),
-            r.target,
-            "> 70 %",
-            tg > 70.0,
-        ),
-        mk(
-            "low",
-            "Low",
-            format!("{}–{} {u}", f(t.very_low_below), f(t.low_below - step)),
-            r.low,
-            "< 4 % with very low",
-            pct1(r.low + r.very_low) < 4.0,
-        ),
-        mk(
-            "very_low",
-            "Very low",
-            format!("< {} {u}", f(t.very_low_below)),
-            r.very_low,
-            "< 1 %",
-            vl < 1.0,
-        ),
-    ]
-}
-
-/// The clinician-facing name of an event kind with its threshold in `u` (page and CLI text share it).
-pub fn event_label(kind: EventKind, u: GlucoseUnit) -> String {
-    let t = u.thresholds();
-    let f = |v: f64| u.format(v);
-    match kind {
-        EventKind::Level1Hypo => {
-            format!("Hypoglycaemia level 1 (< {} {u}, ≥ 15 min)", f(t.low_below))
-        }
-        EventKind::Level2Hypo => format!(
-            "Hypoglycaemia level 2 (< {} {u}, ≥ 15 min)",
-            f(t.very_low_below)
-        ),
-        EventKind::ProlongedHypo => format!(
-            "Prolonged hypoglycaemia (< {} {u}, > 120 min)",
-            f(t.low_below)
-        ),
-        EventKind::Level1Hyper => format!(
-            "Hyperglycaemia level 1 (> {} {u}, ≥ 15 min)",
-            f(t.target_max)
-        ),
-        EventKind::Level2Hyper => {
-            format!("Hyperglycaemia level 2 (> {} {u}, ≥ 15 min)", f(t.high_max))
-        }
-    }
-}
-
-fn event_key(kind: EventKind) -> &'static str {
-    match kind {
-        EventKind::Level1Hypo => "level1_hypo",
-        EventKind::Level2Hypo => "level2_hypo",
-        EventKind::ProlongedHypo => "prolonged_hypo",
-        EventKind::Level1Hyper => "level1_hyper",
-        EventKind::Level2Hyper => "level2_hyper",
-    }
+    report_rows::range_rows(m)
+        .into_iter()
+        .map(|r| RangeRowView {
+            key: r.key.into(),
+            label: r.label,
+            range: r.range,
+            percent: r.percent,
+            per_day: r.per_day,
+            goal: r.goal,
+            met: r.met,
+        })
+        .collect()
 }
 
 /// The AGP percentiles at each full hour, formatted in the report's unit: the chart's table alternative on
@@ -280,18 +86,14 @@ pub fn agp_rows(report: &Report) -> Vec<AgpRowView> {
 
 /// One row per event kind, formatted for display (page and CLI text).
 pub fn event_rows(report: &Report) -> Vec<EventRowView> {
-    report
-        .events
-        .iter()
+    report_rows::event_rows(report)
+        .into_iter()
         .map(|e| EventRowView {
-            key: event_key(e.kind).into(),
-            label: event_label(e.kind, report.unit),
-            count: e.count.to_string(),
-            per_day: format!("{:.1}", e.per_day),
-            mean_duration: e
-                .mean_duration_min
-                .map(|d| format!("{d:.0} min"))
-                .unwrap_or_else(|| "—".into()),
+            key: e.key.into(),
+            label: e.label,
+            count: e.count,
+            per_day: e.per_day,
+            mean_duration: e.mean_duration,
         })
         .collect()
 }
@@ -371,27 +173,5 @@ pub fn to_view(report: &Report, subject: ReportSubject) -> ReportView {
         daily,
         daily_total_days: report.daily.len(),
         base_path: subject.base_path,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn time_per_day_reads_as_hours_and_minutes() {
-        assert_eq!(per_day(0.0), "0 min");
-        assert_eq!(per_day(50.0), "12 h");
-        assert_eq!(per_day(14.03), "3 h 22 min");
-        assert_eq!(per_day(1.0), "14 min");
-    }
-
-    #[test]
-    fn goals_are_judged_on_the_shown_value() {
-        assert_eq!(pct1(69.96), 70.0);
-        assert!(
-            pct1(69.96) <= 70.0,
-            "69.96 shows as 70.0, which is not > 70"
-        );
     }
 }

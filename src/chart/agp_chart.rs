@@ -288,8 +288,13 @@ fn draw(root: &Area<'_>, profile: &AgpProfile, f: Frame) -> DrawResult {
         stroke(palette::TEXT_MUTED, 1),
     ))?;
 
-    // Y axis: the thresholds, target limits emphasised in the target colour.
-    for v in glucose_ticks(unit) {
+    // Y axis: the thresholds, target limits emphasised in the target colour. 54 and 70 mg/dL are close on a
+    // short chart, so the labels (not the ticks) are nudged apart to 13 px, top to bottom.
+    let ticks = glucose_ticks(unit);
+    let mut label_y: Vec<f64> = ticks.iter().rev().map(|v| f.y_exact(*v)).collect();
+    spread(&mut label_y, 13.0, f.top, f.top + f.height + 6.0);
+    label_y.reverse();
+    for (v, ly) in ticks.into_iter().zip(label_y) {
         let target_limit = v == t.low_below || v == t.target_max;
         let color = if target_limit {
             &palette::TARGET
@@ -302,7 +307,7 @@ fn draw(root: &Area<'_>, profile: &AgpProfile, f: Frame) -> DrawResult {
         ))?;
         root.draw(&Text::new(
             unit.format(v),
-            (l - 7, f.y(v)),
+            (l - 7, ly.round() as i32),
             text_style(12.0, color, target_limit, HPos::Right, VPos::Center),
         ))?;
     }
@@ -483,6 +488,30 @@ mod tests {
             );
         }
         assert!(!texts.iter().any(|t| t == "mg/dL"));
+    }
+
+    #[test]
+    fn close_threshold_labels_are_nudged_apart_on_a_short_chart() {
+        // 240 px tall: 54 and 70 mg/dL are 9 px apart on the axis, closer than a 12 px label.
+        let s = agp_chart(
+            &sample_profile(GlucoseUnit::MgDl),
+            &ChartOptions::new(720, 240, "AGP"),
+        );
+        let doc = parse(&s).unwrap_or_else(|e| panic!("{e}"));
+        let y_of = |label: &str| {
+            doc.all("text")
+                .into_iter()
+                .find(|e| e.text == label)
+                .map(|e| e.num("y"))
+                .unwrap_or_else(|| panic!("no {label} label"))
+        };
+        let ys: Vec<f64> = ["350", "250", "180", "70", "54"].map(y_of).to_vec();
+        assert!(ys.windows(2).all(|w| w[1] - w[0] >= 12.5), "{ys:?}");
+        let f = frame(&ChartOptions::new(720, 240, "AGP"), GlucoseUnit::MgDl);
+        assert!(
+            (y_of("180") - f.y_exact(180.0)).abs() < 1.0,
+            "labels with room stay put"
+        );
     }
 
     #[test]

@@ -7,11 +7,15 @@
 //! not a picture. Charts carry no visible heading: the page's headings name them. Output is deterministic
 //! (same input, same bytes) so snapshot tests are stable, and every string is XML-escaped.
 //!
+//! [`report_page_svg`] composes them with the metric tables into the one-page A4 report that the server
+//! turns into the PDF.
+//!
 //! Drawing goes through plotters' SVG backend (no font features: text stays SVG `<text>`, laid out by the
 //! browser); [`svg_util`] adds the accessibility wrapper plotters has no API for.
 
 mod agp_chart;
 mod daily;
+mod page;
 pub mod palette;
 mod svg_util;
 mod tir_bar;
@@ -21,6 +25,7 @@ mod testxml;
 
 pub use agp_chart::agp_chart;
 pub use daily::{daily_panel, daily_profiles};
+pub use page::{report_page_svg, PageHeader, DAILY_DAYS, FONT_FAMILY, PAGE_HEIGHT, PAGE_WIDTH};
 pub use tir_bar::tir_bar;
 
 /// Size and accessible name of one chart.

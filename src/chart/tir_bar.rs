@@ -126,7 +126,7 @@ fn describe(r: &RangePercents, unit: GlucoseUnit) -> String {
 }
 
 /// Renders the stacked time-in-ranges bar for percentages of the five ranges, with thresholds written in
-/// `unit`. Designed at 460 × 300 ([`ChartOptions::tir_bar`]); below about 420 px wide the text crowds.
+/// `unit`. Designed at 460 × 300 ([`ChartOptions::tir_bar`]); below about 380 px wide the text crowds.
 pub fn tir_bar(ranges: &RangePercents, unit: GlucoseUnit, opts: &ChartOptions) -> String {
     let desc = describe(ranges, unit);
     render(opts, (opts.width, opts.height), &desc, |root| {
@@ -146,7 +146,8 @@ fn draw(root: &Area<'_>, r: &RangePercents, unit: GlucoseUnit, opts: &ChartOptio
     let (top, bottom) = bar_geometry(opts);
     let (bar_l, bar_r) = (16, 56);
     let label_x = 92;
-    let pct_x = (w * 0.66).round().max(240.0) as i32;
+    // At least 180 px after the labels, room for a threshold such as "3.9–10.0 mmol/L" beside its goal.
+    let pct_x = (w * 0.66).round().max(272.0) as i32;
     let bracket_x = pct_x + 16;
 
     let rows = rows(r, unit);
