@@ -123,6 +123,8 @@ pub struct ReportView {
     /// The page this report lives at (`/patients/{id}/report` in demo mode, `/ehr/{handle}` inside an EHR
     /// launch): the window and unit links stay on it.
     pub base_path: String,
+    /// The same report as a PDF (`{page}.pdf` / `/ehr/{handle}/report.pdf`); the window query is added.
+    pub pdf_path: String,
 }
 
 /// The EHR patient of a launch, as the EHR describes them.

@@ -73,6 +73,7 @@ fn bench(c: &mut Criterion) {
                     data_last_day: None,
                     all_days: false,
                     base_path: "/patients/1/report".into(),
+                    pdf_path: "/patients/1/report.pdf".into(),
                 },
             )
         })

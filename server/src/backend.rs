@@ -303,30 +303,66 @@ impl Backend for AppBackend {
 }
 
 /// The AGP report of a patient for the requested window and unit; `base_path` is the page it is shown on.
+/// A report's inputs: the patient, the resolved window and unit, and the window's readings.
+struct ReportInputs {
+    overview: PatientOverview,
+    unit: GlucoseUnit,
+    window: Window,
+    preset: Option<u32>,
+    last_day: Option<NaiveDate>,
+    readings: Vec<cloudcgm::Reading>,
+}
+
+async fn report_inputs(
+    store: &dyn Store,
+    patient: PatientId,
+    q: &ReportQuery,
+) -> Result<ReportInputs, BackendError> {
+    let overview = store.overview(patient).await.map_err(internal)?;
+    let tz = overview.patient.time_zone;
+    let unit = resolve_unit(q.unit.as_deref(), overview.patient.preferred_unit)?;
+    let last_day = overview.last_reading.map(|t| local_date(t, tz));
+    let (window, preset) = resolve_window(q, last_day, tz)?;
+    let readings = store
+        .readings_in_window(overview.patient.id, &window)
+        .await
+        .map_err(internal)?;
+    Ok(ReportInputs {
+        overview,
+        unit,
+        window,
+        preset,
+        last_day,
+        readings,
+    })
+}
+
 pub async fn render_report(
     store: &dyn Store,
     patient: PatientId,
     q: ReportQuery,
     base_path: String,
 ) -> Result<ReportView, BackendError> {
-    let o = store.overview(patient).await.map_err(internal)?;
+    let inputs = report_inputs(store, patient, &q).await?;
+    let o = &inputs.overview;
     let tz = o.patient.time_zone;
-    let unit = resolve_unit(q.unit.as_deref(), o.patient.preferred_unit)?;
-    let last_day = o.last_reading.map(|t| local_date(t, tz));
-    let (window, preset) = resolve_window(&q, last_day, tz)?;
-    let readings = store
-        .readings_in_window(o.patient.id, &window)
-        .await
-        .map_err(internal)?;
     // Rendering is CPU work (metrics, AGP, SVG): keep it off the async workers.
     let subject = ReportSubject {
-        header: header(&o),
-        preset,
+        header: header(o),
+        preset: inputs.preset,
         data_first_day: o.first_reading.map(|t| local_date(t, tz).to_string()),
-        data_last_day: last_day.map(|d| d.to_string()),
+        data_last_day: inputs.last_day.map(|d| d.to_string()),
         all_days: q.all_days,
+        // The demo page `/patients/{id}/report` has its PDF at `…/report.pdf`; a launch's `/ehr/{handle}`
+        // at `/ehr/{handle}/report.pdf` (report_download.rs).
+        pdf_path: if base_path.ends_with("/report") {
+            format!("{base_path}.pdf")
+        } else {
+            format!("{base_path}/report.pdf")
+        },
         base_path,
     };
+    let (window, unit, readings) = (inputs.window, inputs.unit, inputs.readings);
     tokio::task::spawn_blocking(move || {
         let trace = Trace::new(readings);
         let report = build_report(&trace, window, tz, unit);
@@ -335,6 +371,40 @@ pub async fn render_report(
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "report task failed");
+        BackendError::Internal
+    })
+}
+
+/// The same report as a one-page PDF (issue 5 item 2); `source` names where the data is shown from.
+pub async fn render_report_pdf(
+    store: &dyn Store,
+    patient: PatientId,
+    q: ReportQuery,
+    source: String,
+    generated_at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<u8>, BackendError> {
+    let inputs = report_inputs(store, patient, &q).await?;
+    let p = &inputs.overview.patient;
+    let header = cloudcgm::chart::PageHeader {
+        patient_name: p.display_name(),
+        birth_date: Some(p.birth_date),
+        generated_at,
+        source,
+    };
+    let tz = p.time_zone;
+    let (window, unit, readings) = (inputs.window, inputs.unit, inputs.readings);
+    tokio::task::spawn_blocking(move || {
+        let trace = Trace::new(readings);
+        let report = build_report(&trace, window, tz, unit);
+        crate::report_pdf::report_pdf(&report, &header)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "PDF task failed");
+        BackendError::Internal
+    })?
+    .map_err(|e| {
+        tracing::error!(error = %e, "PDF rendering failed");
         BackendError::Internal
     })
 }

@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod launch;
 pub mod linking;
 pub mod portal;
+pub mod report_download;
 pub mod report_pdf;
 pub mod report_view;
 pub mod sandbox;

@@ -107,6 +107,8 @@ pub struct ReportSubject {
     pub all_days: bool,
     /// The page the report is shown on (window and unit links stay there).
     pub base_path: String,
+    /// Where the same report is downloaded as a PDF.
+    pub pdf_path: String,
 }
 
 /// Builds the page's view of a report, rendering the charts.
@@ -173,5 +175,6 @@ pub fn to_view(report: &Report, subject: ReportSubject) -> ReportView {
         daily,
         daily_total_days: report.daily.len(),
         base_path: subject.base_path,
+        pdf_path: subject.pdf_path,
     }
 }

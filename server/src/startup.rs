@@ -312,6 +312,7 @@ pub fn router(
         .with_state(options)
         .merge(crate::launch::router(state.clone()))
         .merge(crate::admin::router(state.clone()))
+        .merge(crate::report_download::router(state.clone()))
         .layer(axum::middleware::from_fn_with_state(
             csrf_origin,
             csrf::check,

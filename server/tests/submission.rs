@@ -174,6 +174,31 @@ async fn sub_8_a_90_day_one_time_order_arrives_complete_and_exactly_once_even_wh
             .map(|s| &s.body["effectivePeriod"])
             .collect::<Vec<_>>()
     );
+    // The PDF report of the same 90 days went with the summary (cgm-summary-pdf, VAL-8).
+    let reports = app
+        .sandbox
+        .fhir
+        .list_for_patient("DiagnosticReport", &ehr_patient, None)
+        .await
+        .expect("reports");
+    let ours: Vec<_> = reports
+        .iter()
+        .filter(|r| r.body["effectivePeriod"]["start"] == first.to_string().as_str())
+        .collect();
+    assert_eq!(ours.len(), 1);
+    let data = ours[0].body["presentedForm"][0]["data"]
+        .as_str()
+        .expect("data");
+    let pdf =
+        base64::Engine::decode(&base64::engine::general_purpose::STANDARD, data).expect("base64");
+    assert!(pdf.starts_with(b"%PDF-"));
+    assert!(
+        !done["status_text"]
+            .as_str()
+            .unwrap_or("")
+            .contains("Not sent"),
+        "{done}"
+    );
     let accepted = done["accepted"].as_u64().expect("accepted");
     assert!(
         accepted as usize > readings.len(),
@@ -236,4 +261,40 @@ async fn a_request_without_data_kinds_or_with_a_bad_window_says_what_to_do_and_e
         jobs.iter().all(|j| j["requested_by"] == "standing-order"),
         "{jobs:?}"
     );
+}
+
+#[tokio::test]
+async fn the_report_downloads_as_a_pdf_for_the_launchs_own_patient_only() {
+    let app = support::launch::spawn().await;
+    let l = app.launch_linked(1, "sofia").await;
+    let url = format!("{}/ehr/{}/report.pdf?days=14", app.base, l.handle);
+    let response = app
+        .http
+        .get(&url)
+        .header("cookie", &l.cookie)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body = response.bytes().await.expect("body");
+    assert!(body.starts_with(b"%PDF-"));
+    // Without the launch's session, or with another handle, there is no PDF.
+    let stranger = app
+        .get(&format!("/ehr/{}/report.pdf", l.handle), None)
+        .await;
+    assert_ne!(stranger.status, 200);
+    assert!(!stranger.body.starts_with("%PDF"));
+    let other = app
+        .get("/ehr/not-a-handle/report.pdf", Some(&l.cookie))
+        .await;
+    assert_ne!(other.status, 200);
+    // Demo reports by number are refused outside demo mode.
+    let demo = app.get("/patients/1/report.pdf", None).await;
+    assert_eq!(demo.status, 403, "{}", demo.body);
+    assert!(app
+        .audit_actions()
+        .await
+        .contains(&"report_view".to_string()));
 }

@@ -11,16 +11,20 @@ pub fn report_href(base: &str, days: u32, unit_key: &str, all_days: bool) -> Str
     format!("{base}?days={days}&unit={unit_key}{all}")
 }
 
-/// The same window with another unit.
-fn unit_href(r: &ReportView, unit_key: &str) -> String {
+/// The same window with another unit, on the page (`base` = `base_path`) or as the PDF (`pdf_path`).
+fn window_href(r: &ReportView, base: &str, unit_key: &str) -> String {
     let w: &WindowView = &r.window;
     match w.preset {
-        Some(d) => report_href(&r.base_path, d, unit_key, false),
+        Some(d) => report_href(base, d, unit_key, false),
         None => format!(
-            "{}?from={}&to={}&unit={unit_key}",
-            r.base_path, w.first_day, w.last_day
+            "{base}?from={}&to={}&unit={unit_key}",
+            w.first_day, w.last_day
         ),
     }
+}
+
+fn unit_href(r: &ReportView, unit_key: &str) -> String {
+    window_href(r, &r.base_path, unit_key)
 }
 
 #[component]
@@ -40,6 +44,7 @@ pub fn ReportControls(report: ReportView) -> impl IntoView {
     let mmol = unit_href(&report, "mmol");
     let is_mg = report.unit_key == "mg";
     let action = report.base_path.clone();
+    let pdf = window_href(&report, &report.pdf_path, &report.unit_key);
     view! {
         <nav class="controls no-print" aria-label="Report window and units">
             <div class="group" role="group" aria-label="Window">
@@ -56,6 +61,8 @@ pub fn ReportControls(report: ReportView) -> impl IntoView {
                 <A href=mmol attr:class=if !is_mg { "btn current" } else { "btn" } attr:data-unit="mmol">"mmol/L"</A>
             </div>
             <button type="button" class="btn" on:click=|_| { let _ = window().print(); }>"Print"</button>
+            <a class="btn" href=pdf rel="external" download
+                data-testid="pdf-download">"Download PDF"</a>
         </nav>
     }
 }

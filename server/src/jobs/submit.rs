@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use cloudcgm::fhir::bundle::{assemble, BundleInput, Submission};
 use cloudcgm::fhir::CgmProfile;
 use cloudcgm::orders::chunk_window;
+use cloudcgm::report::build_report;
 use cloudcgm::{DeviceId, Trace, Window};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -396,14 +397,36 @@ async fn build_bundles(
         let (summary, data): (Vec<CgmProfile>, Vec<CgmProfile>) =
             profiles.iter().partition(|p| is_summary_profile(**p));
         let tz = patient.time_zone;
-        let build = |window: Window, profiles: &[CgmProfile]| {
+        let wants_pdf = summary.contains(&CgmProfile::SummaryPdf);
+        // The PDF is the report page of the same window, dated by the job (not by the attempt), so a
+        // retry renders the same bytes and the receiver recognises the same report (NOTES C8).
+        let header = cloudcgm::chart::PageHeader {
+            patient_name: patient.display_name(),
+            birth_date: Some(patient.birth_date),
+            generated_at: payload.timestamp,
+            source: "CloudCGM".into(),
+        };
+        let render_pdf = |window: Window| -> Option<Vec<u8>> {
+            if !wants_pdf || trace.in_window(&window).is_empty() {
+                return None;
+            }
+            let report = build_report(&trace, window, tz, patient.preferred_unit);
+            match crate::report_pdf::report_pdf(&report, &header) {
+                Ok(pdf) => Some(pdf),
+                Err(e) => {
+                    tracing::error!(error = %e, "the PDF report could not be rendered; sending without it");
+                    None
+                }
+            }
+        };
+        let build = |window: Window, profiles: &[CgmProfile], pdf: Option<&[u8]>| {
             assemble(&BundleInput {
                 subject: &subject,
                 trace: &trace,
                 window,
                 tz,
                 profiles,
-                pdf: None,
+                pdf,
                 timestamp: payload.timestamp,
                 max_entries: payload.max_entries,
                 device_names: &device_names,
@@ -428,13 +451,14 @@ async fn build_bundles(
                 payload.summary_windows.clone()
             };
             for w in windows {
-                add(build(w, &summary));
+                let pdf = render_pdf(w);
+                add(build(w, &summary, pdf.as_deref()));
             }
         }
         if !data.is_empty() {
             // Readings go per local calendar month (ORD-6), then in bundles of at most max_entries (A7).
             for w in chunk_window(payload.window, tz) {
-                add(build(w, &data));
+                add(build(w, &data, None));
             }
         }
         all
