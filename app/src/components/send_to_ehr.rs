@@ -88,6 +88,7 @@ fn JobItem(job: SubmissionJobView) -> impl IntoView {
             <progress max=job.chunks_total value=job.chunks_done data-testid="job-progress"
                 aria-label="Parts sent"></progress>
         }
+        .into_any()
     });
     let rejections = (!job.rejections.is_empty()).then(|| {
         view! {
@@ -104,6 +105,7 @@ fn JobItem(job: SubmissionJobView) -> impl IntoView {
                 </tbody>
             </table>
         }
+        .into_any()
     });
     view! {
         <li class=format!("job job-{}", job.status) data-testid="job" data-status=job.status.clone()>
@@ -122,4 +124,6 @@ fn JobItem(job: SubmissionJobView) -> impl IntoView {
             {rejections}
         </li>
     }
+    // Erased: the nested history types otherwise exceed the compiler's query depth in the wasm build.
+    .into_any()
 }
