@@ -30,8 +30,6 @@ use std::time::Duration;
 pub const MAX_ENTRIES_PER_BUNDLE: usize = 5_000;
 /// A submit job gives up after this many attempts (about a day of backoff).
 pub const MAX_ATTEMPTS: u32 = 12;
-/// How long one POST may take before it counts as unanswered.
-const POST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The parameters of a submit job, fixed when it is enqueued so every retry rebuilds the same bundles.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,7 +215,7 @@ async fn try_run(state: &Arc<AppState>, job: &JobRow, owner: &str) -> Result<Run
             &access.token,
             body,
             entries.len(),
-            POST_TIMEOUT,
+            state.submitter.post_timeout(),
         )
         .await;
         let outcomes: Vec<EntryOutcome> = entries

@@ -34,6 +34,8 @@ pub struct Sandbox {
     pub fhir: fhir::store::FhirStore,
     pub auth: auth::AuthServer,
     pub submit_limiter: fhir::limiter::SubmitLimiter,
+    /// Faults tests queue for the next submissions (none otherwise).
+    pub faults: fhir::faults::FaultPlan,
 }
 
 impl std::ops::Deref for SandboxState {
@@ -57,6 +59,7 @@ impl SandboxState {
             fhir,
             auth,
             submit_limiter,
+            faults: fhir::faults::FaultPlan::default(),
         }));
         if state.config.seed {
             seed::seed(&state.fhir).await?;

@@ -47,14 +47,42 @@ pub enum AccessProblem {
     Unavailable(String),
 }
 
+/// How long one POST may take before it counts as unanswered: a 90-day chunk is parsed, validated and stored
+/// by the receiver, which can take a while on a busy EHR.
+pub const DEFAULT_POST_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Caches shared by every submission: receivers and Backend Services tokens per EHR.
-#[derive(Default)]
 pub struct Submitter {
     pub receivers: ReceiverCache,
     backend_tokens: Mutex<HashMap<String, (Secret, Instant)>>,
+    post_timeout: Mutex<Duration>,
+}
+
+impl Default for Submitter {
+    fn default() -> Submitter {
+        Submitter {
+            receivers: ReceiverCache::default(),
+            backend_tokens: Mutex::new(HashMap::new()),
+            post_timeout: Mutex::new(DEFAULT_POST_TIMEOUT),
+        }
+    }
 }
 
 impl Submitter {
+    pub fn post_timeout(&self) -> Duration {
+        self.post_timeout
+            .lock()
+            .map(|t| *t)
+            .unwrap_or(DEFAULT_POST_TIMEOUT)
+    }
+
+    /// Changes the POST deadline (fault tests make a stalled receiver time out in seconds).
+    pub fn set_post_timeout(&self, timeout: Duration) {
+        if let Ok(mut t) = self.post_timeout.lock() {
+            *t = timeout;
+        }
+    }
+
     /// A token that may write the link's patient's data: Backend Services first (NOTES E2), then the
     /// launch the request came from, then any live launch for that EHR patient.
     pub async fn access(

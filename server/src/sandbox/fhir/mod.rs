@@ -2,6 +2,7 @@
 //! create, and the CGM Data Receiver's `$submit-cgm-bundle` (RCV-1…14).
 
 pub mod conditional;
+pub mod faults;
 pub mod http;
 pub mod index;
 pub mod limiter;

@@ -4,6 +4,7 @@
 //! with [`super::receive`] in one transaction together with the submission log, and answers the
 //! `transaction-response` (NOTES A2). Whole-request failures are a single OperationOutcome.
 
+use super::faults::Fault;
 use super::http::{fhir_json, internal, outcome, require_grant};
 use super::receive::{self, EntryResult};
 use super::store::{self, SubmissionEntryRow, SubmissionRow};
@@ -67,6 +68,14 @@ pub async fn submit(State(state): State<SandboxState>, headers: HeaderMap, body:
         if let Err(wait) = state.submit_limiter.check(&grant.client_id, patient) {
             return failure.too_many(patient, wait).await;
         }
+    }
+    let fault = state.faults.next();
+    if let Some(Fault::Status {
+        status,
+        retry_after,
+    }) = fault
+    {
+        return injected_status(status, retry_after);
     }
 
     let max = state.config.max_body_bytes;
@@ -167,9 +176,50 @@ pub async fn submit(State(state): State<SandboxState>, headers: HeaderMap, body:
     };
 
     match apply(&state, &grant, &patient, &patient_resource, plan, resources).await {
-        Ok(results) => fhir_json(StatusCode::OK, &response_bundle(&results)),
+        Ok(results) => match fault {
+            Some(Fault::Stall(pause)) => {
+                tokio::time::sleep(pause).await;
+                fhir_json(StatusCode::OK, &response_bundle(&results))
+            }
+            Some(Fault::DropAfterStoring) => dropped_answer(),
+            _ => fhir_json(StatusCode::OK, &response_bundle(&results)),
+        },
         Err(e) => internal(e),
     }
+}
+
+/// An injected whole-request status with its OperationOutcome (and `Retry-After`).
+fn injected_status(status: u16, retry_after: Option<u64>) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = outcome(
+        code,
+        &[Issue::error(
+            "transient",
+            format!("injected fault: HTTP {status} (sandbox fault plan)"),
+        )],
+    );
+    if let Some(secs) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+/// Headers of a 200, then the connection breaks before the body is complete.
+fn dropped_answer() -> Response {
+    let broken = futures_util::stream::once(async {
+        Err::<axum::body::Bytes, std::io::Error>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected fault: connection dropped after storing (sandbox fault plan)",
+        ))
+    });
+    let mut response = Response::new(Body::from_stream(broken));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/fhir+json"),
+    );
+    response
 }
 
 /// Accepts `application/fhir+json`, `application/json` and the DSTU2-era `application/json+fhir`; the
