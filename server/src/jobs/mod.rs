@@ -15,8 +15,19 @@ use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// How long a claim holds a job; the worker extends it between chunks.
+/// How long a claim holds a job; the worker extends it between chunks. A worker that dies leaves its job to
+/// the next claim once this has passed.
 pub const LEASE: Duration = Duration::from_secs(120);
+
+/// The lease in use: [`LEASE`], or `CLOUDCGM_JOB_LEASE_SECONDS` (crash tests shorten it, so a restarted
+/// process takes over a killed one's job in seconds).
+pub fn lease() -> Duration {
+    crate::config::env_var("CLOUDCGM_JOB_LEASE_SECONDS")
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(LEASE)
+}
 /// First retry delay; doubled per attempt up to [`MAX_BACKOFF`].
 pub const BASE_BACKOFF: Duration = Duration::from_secs(20);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(3_600);
@@ -120,7 +131,7 @@ pub async fn run_once(state: &Arc<AppState>, owner: &str) -> anyhow::Result<bool
 }
 
 pub(crate) fn lease_until(now: DateTime<Utc>) -> DateTime<Utc> {
-    now + chrono::Duration::from_std(LEASE).unwrap_or_else(|_| chrono::Duration::minutes(2))
+    now + chrono::Duration::from_std(lease()).unwrap_or_else(|_| chrono::Duration::minutes(2))
 }
 
 async fn record_end(
