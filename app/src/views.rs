@@ -202,6 +202,8 @@ pub struct AdminView {
     pub audit: Vec<AuditView>,
     /// Clinicians whose EHR connection needs a new launch (a refresh failed).
     pub needs_relaunch: Vec<String>,
+    /// Submissions that failed or wait for a new launch, newest first, with the patient they are for.
+    pub submission_problems: Vec<(String, SubmissionJobView)>,
 }
 
 /// The patient's current sharing code.

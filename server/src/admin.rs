@@ -11,6 +11,7 @@ use crate::launch::{fhir, tokens};
 use crate::linking;
 use crate::state::AppState;
 use crate::store::access::{AuditAction, LinkId, NewAuditEvent};
+use crate::store::jobs::JobStatus;
 use crate::web::client_ip;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -23,6 +24,8 @@ use cloudcgm_app::views::{AdminLinkView, AdminView, AuditView, EhrPatientView};
 use std::sync::Arc;
 use tower_sessions::Session;
 
+/// Recent jobs per link looked at for failures and waits.
+const PROBLEM_JOBS_PER_LINK: u32 = 10;
 /// Audit rows on the page; the CSV has them all.
 const AUDIT_ROWS_SHOWN: u32 = 200;
 const AUDIT_ROWS_EXPORTED: u32 = 1_000_000;
@@ -53,12 +56,28 @@ pub async fn overview(state: &AppState, req: &Parts, ctx: &str) -> Result<AdminV
     let c = admin(state, req, ctx).await?;
     let ehr_id = c.launch.ehr_id.as_str();
     let mut links = Vec::new();
+    let mut submission_problems = Vec::new();
     for l in state.access.links(ehr_id, false).await.map_err(internal)? {
         let p = state
             .patients
             .patient(l.patient_id)
             .await
             .map_err(internal)?;
+        // A receiver that refuses, an EHR without $submit-cgm-bundle, a connection that needs a new launch:
+        // the admin sees it here instead of a clinician finding out months later.
+        for job in state
+            .jobs
+            .jobs_for_link(l.id, PROBLEM_JOBS_PER_LINK)
+            .await
+            .map_err(internal)?
+        {
+            if matches!(job.status, JobStatus::Failed | JobStatus::Waiting) {
+                submission_problems.push((
+                    p.display_name(),
+                    crate::submissions::job_view(state, &job, p.time_zone).await?,
+                ));
+            }
+        }
         let last = state
             .access
             .last_event(ehr_id, &l.ehr_patient_id, AuditAction::Submission)
@@ -106,6 +125,7 @@ pub async fn overview(state: &AppState, req: &Parts, ctx: &str) -> Result<AdminV
         links,
         audit,
         needs_relaunch,
+        submission_problems,
     })
 }
 

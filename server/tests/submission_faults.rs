@@ -197,3 +197,55 @@ async fn faults_at_the_receiver_still_leave_every_resource_there_exactly_once() 
         "a stall and two drops: {seen:?}"
     );
 }
+
+#[tokio::test]
+async fn a_submission_the_ehr_refuses_is_failed_with_its_reason_and_shown_to_the_practice_admin() {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let app = spawn_on_clock(clock.clone()).await;
+    // Dr. Maya Patel (practitioner 0) is the sandbox practice's admin.
+    let l = app.launch_linked(0, "sofia").await;
+    drain(&app).await;
+    app.sandbox.faults.push([Fault::Status {
+        status: 422,
+        retry_after: None,
+    }]);
+    let sent = app
+        .call::<RequestSubmission>(
+            &l.cookie,
+            &[
+                ("ctx", &l.handle),
+                ("request[days]", "14"),
+                ("request[summary]", "true"),
+            ],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    drain(&app).await;
+    let id = JobId(sent.json()["id"].as_i64().expect("job id"));
+    let job = app.state.jobs.job(id).await.expect("store").expect("job");
+    // A whole-request 4xx is not retried blindly (NOTES A2): one attempt, failed, with the EHR's words.
+    assert_eq!(
+        (job.status, job.attempts),
+        (JobStatus::Failed, 1),
+        "{job:?}"
+    );
+    assert!(
+        job.last_error.as_deref().unwrap_or("").contains("HTTP 422"),
+        "{job:?}"
+    );
+    let overview = app
+        .call::<cloudcgm_app::api::AdminOverview>(&l.cookie, &[("ctx", &l.handle)])
+        .await;
+    assert_eq!(overview.status, 200, "{}", overview.body);
+    let problems = overview.json()["submission_problems"].clone();
+    let listed = problems.as_array().cloned().unwrap_or_default();
+    assert!(
+        listed.iter().any(|p| p[0] == "Sofía Ramírez"
+            && p[1]["status"] == "failed"
+            && p[1]["status_text"]
+                .as_str()
+                .unwrap_or("")
+                .contains("Not delivered")),
+        "{problems}"
+    );
+}

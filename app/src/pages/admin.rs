@@ -94,10 +94,26 @@ fn AdminBody(
             </div>
         }
     });
+    let problems = (!view.submission_problems.is_empty()).then(|| {
+        view! {
+            <div class="warning" role="status" data-testid="submission-problems">
+                <strong>"Submissions that need attention"</strong>
+                <ul>
+                    {view.submission_problems.iter().map(|(patient, job)| view! {
+                        <li data-testid="submission-problem">
+                            {format!("{patient}, {} ({}): {}", job.window, job.contents, job.status_text)}
+                        </li>
+                    }).collect_view()}
+                </ul>
+            </div>
+        }
+        .into_any()
+    });
     view! {
         <section class="panel" aria-labelledby="links-h">
             <h1 id="links-h">{format!("{}: linked patients", view.practice)}</h1>
             {relaunch}
+            {problems}
             {move || unlink.value().get().and_then(|r| r.err()).map(|e| view! {
                 <ErrorBox title="The link was not removed" message=error_message(&e)/>
             })}
