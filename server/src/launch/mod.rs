@@ -279,7 +279,11 @@ async fn callback(
 
 /// A new launch for a patient brings a usable token: submissions that waited for one run now.
 async fn wake_waiting_jobs(state: &AppState, ehr_id: &str, ehr_patient: &str) {
-    let link = match state.access.live_link_for_ehr_patient(ehr_id, ehr_patient).await {
+    let link = match state
+        .access
+        .live_link_for_ehr_patient(ehr_id, ehr_patient)
+        .await
+    {
         Ok(Some(link)) => link,
         Ok(None) => return,
         Err(e) => {
@@ -290,7 +294,11 @@ async fn wake_waiting_jobs(state: &AppState, ehr_id: &str, ehr_patient: &str) {
     match state.jobs.wake_waiting(&[link.id], state.clock.now()).await {
         Ok(0) => {}
         Ok(woken) => {
-            tracing::info!(link = link.id.0, woken, "waiting submissions resume after a new launch");
+            tracing::info!(
+                link = link.id.0,
+                woken,
+                "waiting submissions resume after a new launch"
+            );
             state.job_added.notify_one();
         }
         Err(e) => tracing::error!(error = %e, "could not resume waiting submissions"),

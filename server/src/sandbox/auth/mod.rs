@@ -53,6 +53,9 @@ pub struct AuthServer {
     jwks_cache: Mutex<HashMap<String, (Instant, jsonwebtoken::jwk::JwkSet)>>,
     failures: Mutex<HashMap<String, Vec<Instant>>>,
     http: reqwest::Client,
+    /// Off: `client_credentials` is refused, as by an EHR without Backend Services (tests of a submitter's
+    /// fallback to launch tokens).
+    backend_services: std::sync::atomic::AtomicBool,
 }
 
 /// A registered SMART client, as the launcher needs it.
@@ -122,7 +125,19 @@ impl AuthServer {
             jwks_cache: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
             http,
+            backend_services: std::sync::atomic::AtomicBool::new(true),
         }
+    }
+
+    /// Turns Backend Services (`client_credentials`) on or off while running.
+    pub fn set_backend_services(&self, on: bool) {
+        self.backend_services
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn backend_services(&self) -> bool {
+        self.backend_services
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Adds or replaces a client (`{app}` in its URLs becomes the app origin).

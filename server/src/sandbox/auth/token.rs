@@ -642,6 +642,11 @@ async fn client_credentials(
     client: &Client,
     params: &Params,
 ) -> Result<Value, TokenError> {
+    if !auth.backend_services() {
+        return Err(TokenError::unauthorized_client(
+            "Backend Services are switched off on this sandbox",
+        ));
+    }
     if client.auth_method != AuthMethod::PrivateKeyJwt {
         return Err(TokenError::unauthorized_client(
             "client_credentials needs private_key_jwt",
