@@ -2,27 +2,8 @@
 // patient, asks CloudCGM to send the last 14 days' summary with its PDF report, follows the submission in the
 // history until the EHR has accepted every entry, and the sandbox EHR's chart then lists the submission and
 // the PDF report; the report page links the same report as a PDF. Asking to send nothing says what to choose.
-import { test, expect, Page } from '@playwright/test';
-
-const BASE_URL = process.env.BASE_URL ?? 'http://127.0.0.1:3000';
-const EHR_URL = process.env.SANDBOX_URL ?? BASE_URL;
-
-async function hydrated(page: Page) {
-  await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
-}
-
-async function newCode(page: Page, user: string): Promise<string> {
-  await page.goto('/portal');
-  await hydrated(page);
-  await page.getByTestId('username').fill(user);
-  await page.getByTestId('password').fill(`${user}-cgm-demo`);
-  await page.getByTestId('sign-in').click();
-  await expect(page.getByRole('heading', { name: /^Hello, / })).toBeVisible();
-  await page.getByTestId('new-code').click();
-  const code = page.getByTestId('sharing-code');
-  await expect(code).toHaveText(/^[0-9A-Z]{3}-[0-9A-Z]{3}-[0-9A-Z]{4}$/);
-  return (await code.textContent())!.trim();
-}
+import { test, expect } from '@playwright/test';
+import { newCode, openChart } from './support';
 
 test('a clinician sends the last 14 days to the EHR, follows it to "delivered", and the chart shows it', async ({ browser }) => {
   const portal = await browser.newPage();
@@ -30,13 +11,7 @@ test('a clinician sends the last 14 days to the EHR, follows it to "delivered", 
 
   const clinic = await browser.newContext();
   const page = await clinic.newPage();
-  await page.goto(`${EHR_URL}/sandbox/ehr`);
-  await page.getByLabel('Dr. Thomas Berg', { exact: true }).check();
-  await page.getByLabel('Sofía Ramírez', { exact: true }).check();
-  await page.getByLabel('App to open in the chart').selectOption('cloudcgm');
-  await page.getByRole('button', { name: 'Open chart' }).click();
-  const frame = page.frameLocator('iframe.app-frame');
-  await expect(frame.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  const frame = await openChart(page, 'Dr. Thomas Berg', 'Sofía Ramírez');
   await frame.getByTestId('code-input').fill(code);
   await frame.getByTestId('check-code').click();
   await frame.getByTestId('confirm-link').click();

@@ -6,8 +6,11 @@
 
 use crate::clinician::{context, internal, linked_patient};
 use crate::jobs::submit::{enqueue, SubmitPayload};
+use crate::launch::context::ClinicianContext;
 use crate::state::AppState;
+use crate::store::access::LinkRow;
 use crate::store::jobs::{JobRow, JobStatus, SubmissionResult};
+use crate::store::Patient;
 use chrono::{Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use cloudcgm::fhir::CgmProfile;
@@ -88,12 +91,12 @@ pub fn requested_profiles(request: &SendRequest) -> Result<Vec<CgmProfile>, Back
     Ok(profiles)
 }
 
-pub async fn request_submission(
+/// The launch's clinician, their linked patient's link and CloudCGM patient record.
+async fn linked(
     state: &AppState,
     req: &Parts,
     ctx: &str,
-    request: SendRequest,
-) -> Result<SubmissionJobView, BackendError> {
+) -> Result<(ClinicianContext, LinkRow, Patient), BackendError> {
     let c = context(state, req, ctx).await?;
     let link = linked_patient(state, &c).await?;
     let patient = state
@@ -101,6 +104,16 @@ pub async fn request_submission(
         .patient(link.patient_id)
         .await
         .map_err(internal)?;
+    Ok((c, link, patient))
+}
+
+pub async fn request_submission(
+    state: &AppState,
+    req: &Parts,
+    ctx: &str,
+    request: SendRequest,
+) -> Result<SubmissionJobView, BackendError> {
+    let (c, link, patient) = linked(state, req, ctx).await?;
     let now = state.clock.now();
     let window = requested_window(&request, patient.time_zone, now)?;
     let profiles = requested_profiles(&request)?;
@@ -129,13 +142,7 @@ pub async fn submission_history(
     req: &Parts,
     ctx: &str,
 ) -> Result<SubmissionHistoryView, BackendError> {
-    let c = context(state, req, ctx).await?;
-    let link = linked_patient(state, &c).await?;
-    let patient = state
-        .patients
-        .patient(link.patient_id)
-        .await
-        .map_err(internal)?;
+    let (_, link, patient) = linked(state, req, ctx).await?;
     let rows = state
         .jobs
         .jobs_for_link(link.id, HISTORY_JOBS)

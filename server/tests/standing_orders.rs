@@ -7,29 +7,16 @@ mod support;
 
 use chrono::{Duration, NaiveDate, Utc};
 use cloudcgm::demo::demo_patients;
-use cloudcgm::fhir::codes::{LOINC, LOINC_SENSOR_READING_MASS, LOINC_SUMMARY_PANEL};
+use cloudcgm::fhir::codes::{LOINC_SENSOR_READING_MASS, LOINC_SUMMARY_PANEL};
 use cloudcgm::localtime::{local_date, local_midnight};
 use cloudcgm::Window;
 use cloudcgm_server::clock::{Clock, ManualClock};
 use cloudcgm_server::jobs::submit::SubmitPayload;
-use cloudcgm_server::jobs::{run_once, sync_orders};
+use cloudcgm_server::jobs::sync_orders;
 use cloudcgm_server::store::jobs::{JobKind, JobStatus};
 use serde_json::json;
 use std::sync::Arc;
 use support::launch::{spawn_on_clock, TestApp};
-
-/// Runs every due job to its end, the way the worker would.
-async fn drain(app: &TestApp) {
-    for _ in 0..10_000 {
-        if !run_once(&app.state, "test-worker")
-            .await
-            .expect("job table")
-        {
-            return;
-        }
-    }
-    panic!("jobs keep coming");
-}
 
 /// The submit jobs of a link (oldest first) with their windows.
 async fn submit_jobs(app: &TestApp, ehr_patient: &str) -> Vec<(JobStatus, SubmitPayload, String)> {
@@ -97,7 +84,7 @@ async fn ord_2_a_two_weekly_standing_order_sends_contiguous_14_day_windows_over_
         sync_orders::enqueue_all(&app.state, clock.now())
             .await
             .expect("syncs");
-        drain(&app).await;
+        app.drain_jobs().await;
         clock.advance(Duration::hours(3));
     }
 
@@ -129,15 +116,8 @@ async fn ord_2_a_two_weekly_standing_order_sends_contiguous_14_day_windows_over_
 
     // At the EHR: one summary panel per window, each for exactly its period, none twice.
     let panels = app
-        .sandbox
-        .fhir
-        .list_for_patient(
-            "Observation",
-            &ehr_patient,
-            Some((LOINC, LOINC_SUMMARY_PANEL)),
-        )
-        .await
-        .expect("panels");
+        .sandbox_coded("Observation", &ehr_patient, LOINC_SUMMARY_PANEL)
+        .await;
     let mut periods: Vec<(String, String)> = panels
         .iter()
         .map(|p| {
@@ -162,15 +142,8 @@ async fn ord_2_a_two_weekly_standing_order_sends_contiguous_14_day_windows_over_
     );
     // The order asked for the summary only: no readings were sent (NOTES D5).
     let readings = app
-        .sandbox
-        .fhir
-        .list_for_patient(
-            "Observation",
-            &ehr_patient,
-            Some((LOINC, LOINC_SENSOR_READING_MASS)),
-        )
-        .await
-        .expect("readings");
+        .sandbox_coded("Observation", &ehr_patient, LOINC_SENSOR_READING_MASS)
+        .await;
     assert!(readings.is_empty());
 }
 
@@ -216,7 +189,7 @@ async fn d6_an_ehr_one_time_order_is_fulfilled_once_however_often_the_orders_are
         sync_orders::enqueue_all(&app.state, clock.now())
             .await
             .expect("syncs");
-        drain(&app).await;
+        app.drain_jobs().await;
         clock.advance(Duration::hours(2));
     }
     let one_time: Vec<_> = submit_jobs(&app, &ehr_patient)
@@ -244,15 +217,8 @@ async fn d6_an_ehr_one_time_order_is_fulfilled_once_however_often_the_orders_are
         .expect("readings")
         .len();
     let stored = app
-        .sandbox
-        .fhir
-        .list_for_patient(
-            "Observation",
-            &ehr_patient,
-            Some((LOINC, LOINC_SENSOR_READING_MASS)),
-        )
-        .await
-        .expect("stored");
+        .sandbox_coded("Observation", &ehr_patient, LOINC_SENSOR_READING_MASS)
+        .await;
     assert!(expected > 1_500);
     assert_eq!(stored.len(), expected, "every reading of the period, once");
 }

@@ -6,7 +6,7 @@
 
 mod support;
 
-use cloudcgm::fhir::codes::{LOINC, LOINC_SENSOR_READING_MASS, LOINC_SUMMARY_PANEL};
+use cloudcgm::fhir::codes::{LOINC_SENSOR_READING_MASS, LOINC_SUMMARY_PANEL};
 use cloudcgm::fhir::readings::{reading_identifier, READING_IDENTIFIER_SYSTEM};
 use cloudcgm::GlucoseUnit;
 use cloudcgm_app::api::{RequestSubmission, SubmissionHistory};
@@ -38,26 +38,11 @@ async fn wait_for_job(app: &TestApp, l: &Launched, id: i64) -> Value {
     panic!("job {id} did not end in 2 minutes");
 }
 
-async fn send(app: &TestApp, l: &Launched, form: &[(&str, &str)]) -> Value {
-    let mut fields = vec![("ctx", l.handle.as_str())];
-    fields.extend_from_slice(form);
-    let answer = app.call::<RequestSubmission>(&l.cookie, &fields).await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    answer.json()
-}
-
 /// The identifiers of the patient's sensor readings at the sandbox, with how often each is stored.
 async fn stored_reading_ids(app: &TestApp, ehr_patient: &str) -> HashMap<String, usize> {
     let stored = app
-        .sandbox
-        .fhir
-        .list_for_patient(
-            "Observation",
-            ehr_patient,
-            Some((LOINC, LOINC_SENSOR_READING_MASS)),
-        )
-        .await
-        .expect("sandbox search");
+        .sandbox_coded("Observation", ehr_patient, LOINC_SENSOR_READING_MASS)
+        .await;
     let mut counts = HashMap::new();
     for s in stored {
         let ids = s.body["identifier"].as_array().cloned().unwrap_or_default();
@@ -90,28 +75,28 @@ async fn sub_8_a_90_day_one_time_order_arrives_complete_and_exactly_once_even_wh
     let ehr_patient = app.ehr_patient("james").await;
     let patient = app.cloudcgm_patient("james").await;
 
-    let job = send(
-        &app,
-        &l,
-        &[
-            ("request[days]", "90"),
-            ("request[summary]", "true"),
-            ("request[readings]", "true"),
-        ],
-    )
-    .await;
+    let job = app
+        .request_submission(
+            &l,
+            &[
+                ("request[days]", "90"),
+                ("request[summary]", "true"),
+                ("request[readings]", "true"),
+            ],
+        )
+        .await;
     let id = job["id"].as_i64().expect("job id");
     // A double click within the same minute is the same job, not a second submission.
-    let again = send(
-        &app,
-        &l,
-        &[
-            ("request[days]", "90"),
-            ("request[summary]", "true"),
-            ("request[readings]", "true"),
-        ],
-    )
-    .await;
+    let again = app
+        .request_submission(
+            &l,
+            &[
+                ("request[days]", "90"),
+                ("request[summary]", "true"),
+                ("request[readings]", "true"),
+            ],
+        )
+        .await;
     assert_eq!(again["id"], id);
 
     let done = wait_for_job(&app, &l, id).await;
@@ -149,15 +134,8 @@ async fn sub_8_a_90_day_one_time_order_arrives_complete_and_exactly_once_even_wh
     assert!(row.progress_total >= 5, "{row:?}");
     assert_eq!(row.progress_done, row.progress_total);
     let summaries = app
-        .sandbox
-        .fhir
-        .list_for_patient(
-            "Observation",
-            &ehr_patient,
-            Some((LOINC, LOINC_SUMMARY_PANEL)),
-        )
-        .await
-        .expect("summaries");
+        .sandbox_coded("Observation", &ehr_patient, LOINC_SUMMARY_PANEL)
+        .await;
     // The seeded weekly standing order sends its own summary after linking (NOTES D1); this job's summary
     // is the one over its 90 days, and it arrived once.
     let first = cloudcgm::localtime::local_date(payload.window.start, chrono_tz::America::New_York);
@@ -207,12 +185,12 @@ async fn sub_8_a_90_day_one_time_order_arrives_complete_and_exactly_once_even_wh
 
     // Sending an overlapping window again creates nothing new at the EHR: the receiver finds every
     // reading by its identifier (ifNoneExist) and answers 200 with the existing resource.
-    let second = send(
-        &app,
-        &l,
-        &[("request[days]", "30"), ("request[readings]", "true")],
-    )
-    .await;
+    let second = app
+        .request_submission(
+            &l,
+            &[("request[days]", "30"), ("request[readings]", "true")],
+        )
+        .await;
     let second = wait_for_job(&app, &l, second["id"].as_i64().expect("id")).await;
     assert_eq!(second["status"], "done", "{second}");
     assert_eq!(second["rejected"], 0, "{second}");

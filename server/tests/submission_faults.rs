@@ -7,30 +7,17 @@
 mod support;
 
 use chrono::{Duration, Utc};
-use cloudcgm::fhir::codes::{LOINC, LOINC_SENSOR_READING_MASS};
+use cloudcgm::fhir::codes::LOINC_SENSOR_READING_MASS;
 use cloudcgm::fhir::readings::{reading_identifier, READING_IDENTIFIER_SYSTEM};
 use cloudcgm::GlucoseUnit;
 use cloudcgm_app::api::RequestSubmission;
 use cloudcgm_server::clock::ManualClock;
-use cloudcgm_server::jobs::run_once;
 use cloudcgm_server::jobs::submit::SubmitPayload;
 use cloudcgm_server::sandbox::fhir::faults::Fault;
 use cloudcgm_server::store::jobs::{JobId, JobStatus, SubmissionResult};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use support::launch::{spawn_on_clock, TestApp};
-
-async fn drain(app: &TestApp) {
-    for _ in 0..10_000 {
-        if !run_once(&app.state, "test-worker")
-            .await
-            .expect("job table")
-        {
-            return;
-        }
-    }
-    panic!("jobs keep coming");
-}
 
 /// How many resources of `resource_type` the sandbox holds per identifier `system|value`.
 async fn per_identifier(
@@ -103,7 +90,7 @@ async fn faults_at_the_receiver_still_leave_every_resource_there_exactly_once() 
 
     // Backoff and Retry-After run on the simulated clock: two hours per step outwait any of them.
     for _ in 0..40 {
-        drain(&app).await;
+        app.drain_jobs().await;
         let job = app.state.jobs.job(id).await.expect("store").expect("job");
         if job.status.is_final() {
             break;
@@ -146,15 +133,8 @@ async fn faults_at_the_receiver_still_leave_every_resource_there_exactly_once() 
         assert!(twice.is_empty(), "{resource_type} stored twice: {twice:?}");
     }
     let stored_mass = app
-        .sandbox
-        .fhir
-        .list_for_patient(
-            "Observation",
-            &ehr_patient,
-            Some((LOINC, LOINC_SENSOR_READING_MASS)),
-        )
+        .sandbox_coded("Observation", &ehr_patient, LOINC_SENSOR_READING_MASS)
         .await
-        .expect("sandbox")
         .len();
     assert_eq!(stored_mass, expected.len());
 
@@ -204,7 +184,7 @@ async fn a_submission_the_ehr_refuses_is_failed_with_its_reason_and_shown_to_the
     let app = spawn_on_clock(clock.clone()).await;
     // Dr. Maya Patel (practitioner 0) is the sandbox practice's admin.
     let l = app.launch_linked(0, "sofia").await;
-    drain(&app).await;
+    app.drain_jobs().await;
     app.sandbox.faults.push([Fault::Status {
         status: 422,
         retry_after: None,
@@ -220,7 +200,7 @@ async fn a_submission_the_ehr_refuses_is_failed_with_its_reason_and_shown_to_the
         )
         .await;
     assert_eq!(sent.status, 200, "{}", sent.body);
-    drain(&app).await;
+    app.drain_jobs().await;
     let id = JobId(sent.json()["id"].as_i64().expect("job id"));
     let job = app.state.jobs.job(id).await.expect("store").expect("job");
     // A whole-request 4xx is not retried blindly (NOTES A2): one attempt, failed, with the EHR's words.

@@ -6,40 +6,18 @@
 mod support;
 
 use chrono::Utc;
-use cloudcgm::fhir::codes::{LOINC, LOINC_SUMMARY_PANEL};
-use cloudcgm_app::api::RequestSubmission;
+use cloudcgm::fhir::codes::LOINC_SUMMARY_PANEL;
 use cloudcgm_server::clock::ManualClock;
-use cloudcgm_server::jobs::run_once;
 use cloudcgm_server::store::access::LaunchStatus;
 use cloudcgm_server::store::jobs::{JobId, JobStatus};
 use std::sync::Arc;
 use support::launch::{spawn_on_clock, Launched, TestApp};
 
-async fn drain(app: &TestApp) {
-    for _ in 0..10_000 {
-        if !run_once(&app.state, "test-worker")
-            .await
-            .expect("job table")
-        {
-            return;
-        }
-    }
-    panic!("jobs keep coming");
-}
-
 async fn send(app: &TestApp, l: &Launched, days: &str) -> JobId {
-    let sent = app
-        .call::<RequestSubmission>(
-            &l.cookie,
-            &[
-                ("ctx", &l.handle),
-                ("request[days]", days),
-                ("request[summary]", "true"),
-            ],
-        )
+    let job = app
+        .request_submission(l, &[("request[days]", days), ("request[summary]", "true")])
         .await;
-    assert_eq!(sent.status, 200, "{}", sent.body);
-    JobId(sent.json()["id"].as_i64().expect("job id"))
+    JobId(job["id"].as_i64().expect("job id"))
 }
 
 #[tokio::test]
@@ -56,7 +34,7 @@ async fn without_backend_services_a_launch_token_is_used_and_without_one_the_job
     let ehr_patient = app.ehr_patient("sofia").await;
 
     let first = send(&app, &l, "14").await;
-    drain(&app).await;
+    app.drain_jobs().await;
     let job = app
         .state
         .jobs
@@ -70,15 +48,8 @@ async fn without_backend_services_a_launch_token_is_used_and_without_one_the_job
         "sent with the launch's token: {job:?}"
     );
     let panels = app
-        .sandbox
-        .fhir
-        .list_for_patient(
-            "Observation",
-            &ehr_patient,
-            Some((LOINC, LOINC_SUMMARY_PANEL)),
-        )
-        .await
-        .expect("sandbox");
+        .sandbox_coded("Observation", &ehr_patient, LOINC_SUMMARY_PANEL)
+        .await;
     assert_eq!(panels.len(), 1);
 
     // The launch's token can no longer be used (a refresh failed): nothing else can write for this patient.
@@ -96,7 +67,7 @@ async fn without_backend_services_a_launch_token_is_used_and_without_one_the_job
             .expect("status");
     }
     let second = send(&app, &l, "30").await;
-    drain(&app).await;
+    app.drain_jobs().await;
     let job = app
         .state
         .jobs
@@ -123,7 +94,7 @@ async fn without_backend_services_a_launch_token_is_used_and_without_one_the_job
         .await
         .expect("launches");
     assert_eq!(active.len(), 1, "the new launch");
-    drain(&app).await;
+    app.drain_jobs().await;
     let job = app
         .state
         .jobs
@@ -133,14 +104,7 @@ async fn without_backend_services_a_launch_token_is_used_and_without_one_the_job
         .expect("job");
     assert_eq!(job.status, JobStatus::Done, "{job:?}");
     let panels = app
-        .sandbox
-        .fhir
-        .list_for_patient(
-            "Observation",
-            &ehr_patient,
-            Some((LOINC, LOINC_SUMMARY_PANEL)),
-        )
-        .await
-        .expect("sandbox");
+        .sandbox_coded("Observation", &ehr_patient, LOINC_SUMMARY_PANEL)
+        .await;
     assert_eq!(panels.len(), 2, "the 14-day and the 30-day summary");
 }

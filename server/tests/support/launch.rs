@@ -291,3 +291,47 @@ impl TestApp {
         l
     }
 }
+
+impl TestApp {
+    /// Runs every due job to its end, as the worker would (tests that drive a manual clock).
+    pub async fn drain_jobs(&self) {
+        for _ in 0..10_000 {
+            if !cloudcgm_server::jobs::run_once(&self.state, "test-worker")
+                .await
+                .expect("job table")
+            {
+                return;
+            }
+        }
+        panic!("jobs keep coming");
+    }
+
+    /// The sandbox's `resource_type` resources of an EHR patient with LOINC `code`.
+    pub async fn sandbox_coded(
+        &self,
+        resource_type: &str,
+        ehr_patient: &str,
+        code: &str,
+    ) -> Vec<cloudcgm_server::sandbox::fhir::store::Stored> {
+        self.sandbox
+            .fhir
+            .list_for_patient(
+                resource_type,
+                ehr_patient,
+                Some((cloudcgm::fhir::codes::LOINC, code)),
+            )
+            .await
+            .expect("sandbox search")
+    }
+
+    /// Asks for a submission the way the report page does (`request[…]` form fields); the job's view.
+    pub async fn request_submission(&self, l: &Launched, form: &[(&str, &str)]) -> Value {
+        let mut fields = vec![("ctx", l.handle.as_str())];
+        fields.extend_from_slice(form);
+        let answer = self
+            .call::<cloudcgm_app::api::RequestSubmission>(&l.cookie, &fields)
+            .await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        answer.json()
+    }
+}
