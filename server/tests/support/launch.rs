@@ -25,6 +25,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// Every response body and header this test saw, for the leak checks.
     pub seen: Mutex<String>,
+    /// The task serving HTTP; [`TestApp::stop_serving`] ends it.
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     pub _dir: tempfile::TempDir,
 }
 
@@ -50,11 +52,11 @@ async fn spawn_app(clock: Option<Arc<ManualClock>>) -> TestApp {
     let sandbox = app.sandbox.clone().expect("sandbox mounted");
     let state = app.state.clone();
     let base = app.origin.clone();
-    if clock.is_some() {
-        tokio::spawn(app.run_without_jobs());
+    let server = if clock.is_some() {
+        tokio::spawn(app.run_without_jobs())
     } else {
-        tokio::spawn(app.run());
-    }
+        tokio::spawn(app.run())
+    };
     TestApp {
         base,
         state,
@@ -64,6 +66,7 @@ async fn spawn_app(clock: Option<Arc<ManualClock>>) -> TestApp {
             .build()
             .expect("client"),
         seen: Mutex::new(String::new()),
+        server,
         _dir: dir,
     }
 }
@@ -107,6 +110,15 @@ pub struct Launched {
 }
 
 impl TestApp {
+    /// Stops serving HTTP and returns once the listener is closed; the stores stay open. A crash test hands
+    /// the port and the databases to a `cloudcgm` process this way.
+    pub async fn stop_serving(&self) {
+        self.server.abort();
+        while !self.server.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
         let response = request.send().await.expect("request");
         let status = response.status().as_u16();
