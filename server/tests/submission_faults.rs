@@ -17,32 +17,7 @@ use cloudcgm_server::sandbox::fhir::faults::Fault;
 use cloudcgm_server::store::jobs::{JobId, JobStatus, SubmissionResult};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
-use support::launch::{spawn_on_clock, TestApp};
-
-/// How many resources of `resource_type` the sandbox holds per identifier `system|value`.
-async fn per_identifier(
-    app: &TestApp,
-    resource_type: &str,
-    ehr_patient: &str,
-) -> HashMap<String, usize> {
-    let stored = app
-        .sandbox
-        .fhir
-        .list_for_patient(resource_type, ehr_patient, None)
-        .await
-        .expect("sandbox");
-    let mut counts = HashMap::new();
-    for s in stored {
-        let id = &s.body["identifier"][0];
-        let key = format!(
-            "{}|{}",
-            id["system"].as_str().unwrap_or("?"),
-            id["value"].as_str().unwrap_or("?")
-        );
-        *counts.entry(key).or_insert(0) += 1;
-    }
-    counts
-}
+use support::launch::spawn_on_clock;
 
 #[tokio::test]
 async fn faults_at_the_receiver_still_leave_every_resource_there_exactly_once() {
@@ -118,7 +93,8 @@ async fn faults_at_the_receiver_still_leave_every_resource_there_exactly_once() 
             )
         })
         .collect();
-    let readings: HashMap<String, usize> = per_identifier(&app, "Observation", &ehr_patient)
+    let readings: HashMap<String, usize> = app
+        .sandbox_per_identifier("Observation", &ehr_patient)
         .await
         .into_iter()
         .filter(|(k, _)| k.starts_with(READING_IDENTIFIER_SYSTEM))
@@ -127,7 +103,9 @@ async fn faults_at_the_receiver_still_leave_every_resource_there_exactly_once() 
     assert_eq!(readings.keys().cloned().collect::<BTreeSet<_>>(), expected);
     assert!(readings.values().all(|&n| n == 1), "a reading stored twice");
     for resource_type in ["Observation", "DiagnosticReport", "Device"] {
-        let counts = per_identifier(&app, resource_type, &ehr_patient).await;
+        let counts = app
+            .sandbox_per_identifier(resource_type, &ehr_patient)
+            .await;
         assert!(!counts.is_empty(), "{resource_type}");
         let twice: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
         assert!(twice.is_empty(), "{resource_type} stored twice: {twice:?}");

@@ -138,31 +138,6 @@ async fn answered_chunks(app: &TestApp, id: JobId) -> BTreeSet<u32> {
         .collect()
 }
 
-/// How many resources of `resource_type` the sandbox holds for the patient per identifier `system|value`.
-async fn per_identifier(
-    app: &TestApp,
-    resource_type: &str,
-    ehr_patient: &str,
-) -> HashMap<String, usize> {
-    let stored = app
-        .sandbox
-        .fhir
-        .list_for_patient(resource_type, ehr_patient, None)
-        .await
-        .expect("sandbox");
-    let mut counts = HashMap::new();
-    for s in stored {
-        let id = &s.body["identifier"][0];
-        let key = format!(
-            "{}|{}",
-            id["system"].as_str().unwrap_or("?"),
-            id["value"].as_str().unwrap_or("?")
-        );
-        *counts.entry(key).or_insert(0) += 1;
-    }
-    counts
-}
-
 #[tokio::test]
 async fn a_submission_killed_mid_run_resumes_after_restart_and_every_reading_arrives_exactly_once()
 {
@@ -332,7 +307,8 @@ async fn a_submission_killed_mid_run_resumes_after_restart_and_every_reading_arr
         }));
     }
     assert!(expected.len() > 20_000, "90 days of 5-minute readings");
-    let readings: HashMap<String, usize> = per_identifier(&app, "Observation", &ehr_patient)
+    let readings: HashMap<String, usize> = app
+        .sandbox_per_identifier("Observation", &ehr_patient)
         .await
         .into_iter()
         .filter(|(k, _)| k.starts_with(READING_IDENTIFIER_SYSTEM))
@@ -349,7 +325,9 @@ async fn a_submission_killed_mid_run_resumes_after_restart_and_every_reading_arr
     let twice: Vec<_> = readings.iter().filter(|(_, &n)| n > 1).take(5).collect();
     assert!(twice.is_empty(), "readings stored twice, e.g. {twice:?}");
     for resource_type in ["Observation", "DiagnosticReport", "Device"] {
-        let counts = per_identifier(&app, resource_type, &ehr_patient).await;
+        let counts = app
+            .sandbox_per_identifier(resource_type, &ehr_patient)
+            .await;
         assert!(!counts.is_empty(), "{resource_type}");
         let twice: Vec<_> = counts.iter().filter(|(_, &n)| n > 1).collect();
         assert!(twice.is_empty(), "{resource_type} stored twice: {twice:?}");

@@ -346,4 +346,30 @@ impl TestApp {
         assert_eq!(answer.status, 200, "{}", answer.body);
         answer.json()
     }
+
+    /// How many resources of `resource_type` the sandbox holds for the EHR patient per identifier
+    /// `system|value` (the first identifier): the exactly-once checks count with it.
+    pub async fn sandbox_per_identifier(
+        &self,
+        resource_type: &str,
+        ehr_patient: &str,
+    ) -> HashMap<String, usize> {
+        let stored = self
+            .sandbox
+            .fhir
+            .list_for_patient(resource_type, ehr_patient, None)
+            .await
+            .expect("sandbox");
+        let mut counts = HashMap::new();
+        for s in stored {
+            let id = &s.body["identifier"][0];
+            let key = format!(
+                "{}|{}",
+                id["system"].as_str().unwrap_or("?"),
+                id["value"].as_str().unwrap_or("?")
+            );
+            *counts.entry(key).or_insert(0) += 1;
+        }
+        counts
+    }
 }
