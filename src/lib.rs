@@ -10,6 +10,7 @@ pub mod agp;
 pub mod demo;
 pub mod events;
 pub mod fhir;
+pub mod import;
 pub mod localtime;
 pub mod metrics;
 pub mod orders;

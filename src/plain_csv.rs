@@ -186,7 +186,11 @@ fn parse_time(s: &str) -> Option<CellTime> {
 }
 
 /// Resolves a wall-clock time; see the module documentation for the repeated hour.
-fn resolve_local(naive: NaiveDateTime, tz: Tz, previous: Option<DateTime<Utc>>) -> DateTime<Utc> {
+pub(crate) fn resolve_local(
+    naive: NaiveDateTime,
+    tz: Tz,
+    previous: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
     if let LocalResult::Ambiguous(first, second) = tz.from_local_datetime(&naive) {
         let (first, second) = (first.with_timezone(&Utc), second.with_timezone(&Utc));
         if let Some(prev) = previous {
@@ -234,19 +238,19 @@ fn parse_glucose(
     Ok((v, None))
 }
 
-fn is_blank(rec: &csv::StringRecord) -> bool {
+pub(crate) fn is_blank(rec: &csv::StringRecord) -> bool {
     rec.iter().all(|f| f.trim().is_empty())
 }
 
 /// Maps byte offsets to 1-based line numbers. The csv crate's own line count is taken before it skips
 /// the `\n` of a CRLF and blank lines, so it can be one or more lines short.
-struct Lines<'a> {
+pub(crate) struct Lines<'a> {
     bytes: &'a [u8],
     starts: Vec<usize>,
 }
 
 impl<'a> Lines<'a> {
-    fn new(input: &'a str) -> Self {
+    pub(crate) fn new(input: &'a str) -> Self {
         let bytes = input.as_bytes();
         let mut starts = vec![0];
         for (i, &b) in bytes.iter().enumerate() {
@@ -260,7 +264,7 @@ impl<'a> Lines<'a> {
     }
 
     /// The line of the first character at or after `byte` that is not a line end.
-    fn line_at(&self, byte: u64) -> u64 {
+    pub(crate) fn line_at(&self, byte: u64) -> u64 {
         let mut at = usize::try_from(byte)
             .unwrap_or(usize::MAX)
             .min(self.bytes.len());
@@ -270,7 +274,7 @@ impl<'a> Lines<'a> {
         self.starts.partition_point(|&s| s <= at) as u64
     }
 
-    fn of_record(&self, rec: &csv::StringRecord, fallback: u64) -> u64 {
+    pub(crate) fn of_record(&self, rec: &csv::StringRecord, fallback: u64) -> u64 {
         rec.position()
             .map(|p| self.line_at(p.byte()))
             .unwrap_or(fallback)
