@@ -27,7 +27,7 @@ pub enum Format {
     DexcomClarity,
     LibreView,
     Nightscout,
-    /// The command-line interface's plain CSV ([`crate::plain_csv`]); only named in wrong-format hints.
+    /// The command-line interface's plain CSV ([`crate::plain_csv`]).
     PlainCsv,
 }
 
@@ -193,6 +193,8 @@ pub enum ImportErrorKind {
     },
     /// The file is not valid CSV or JSON at this point.
     Syntax { message: String },
+    /// A plain CSV error ([`crate::plain_csv::CsvError`]'s reason).
+    Plain { reason: String },
 }
 
 /// Why a file was rejected, with where (when it is about one place).
@@ -260,6 +262,7 @@ impl fmt::Display for ImportErrorKind {
                 "the dates mix day-month ({day_first:?}) and month-day ({month_first:?}) order"
             ),
             Syntax { message } => write!(f, "unreadable file: {message}"),
+            Plain { reason } => f.write_str(reason),
         }
     }
 }
@@ -304,14 +307,51 @@ pub fn import(input: &str, format: Format, opts: &ImportOptions) -> Result<Impor
         Format::DexcomClarity => dexcom::parse(input, opts),
         Format::LibreView => libreview::parse(input, opts),
         Format::Nightscout => nightscout::parse(input),
-        Format::PlainCsv => Err(ImportError::new(
-            None,
-            ImportErrorKind::WrongFormat {
-                expected: Format::PlainCsv,
-                looks_like: Format::PlainCsv,
-            },
-        )),
+        Format::PlainCsv => plain(input, opts),
     }
+}
+
+/// The command-line interface's plain CSV as an [`Import`] of one patient: 5-minute readings of device
+/// `default` unless the file's `device`/`interval_s` columns say otherwise.
+fn plain(input: &str, opts: &ImportOptions) -> Result<Import, ImportError> {
+    if let Some(e) = empty_or_other_format(input, Format::PlainCsv) {
+        return Err(e);
+    }
+    let subjects = crate::plain_csv::parse(input, &crate::plain_csv::ParseOptions::new(opts.tz))
+        .map_err(|e| {
+            ImportError::line(e.line as usize, ImportErrorKind::Plain { reason: e.reason })
+        })?;
+    if subjects.len() > 1 {
+        return Err(ImportError::new(
+            None,
+            ImportErrorKind::Plain {
+                reason: format!(
+                    "the file holds {} subjects (id column): import one patient at a time",
+                    subjects.len()
+                ),
+            },
+        ));
+    }
+    let mut readings: Vec<Reading> = subjects.into_iter().flat_map(|s| s.readings).collect();
+    sort_readings(&mut readings);
+    let mut devices: Vec<ImportedDevice> = Vec::new();
+    for r in &readings {
+        if !devices.iter().any(|d| d.id == r.device) {
+            devices.push(ImportedDevice {
+                id: r.device.clone(),
+                name: r.device.0.clone(),
+                interval_s: r.interval_s,
+            });
+        }
+    }
+    devices.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Import {
+        format: Format::PlainCsv,
+        readings,
+        scans: Vec::new(),
+        devices,
+        skipped: Vec::new(),
+    })
 }
 
 pub(crate) fn strip_bom(input: &str) -> &str {

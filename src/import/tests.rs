@@ -819,3 +819,43 @@ fn detect_names_each_sample_format() {
     let e = import(LIBRE_US, Format::DexcomClarity, &opts(Europe::Berlin)).unwrap_err();
     assert!(matches!(e.kind, ImportErrorKind::WrongFormat { .. }));
 }
+
+#[test]
+fn the_plain_csv_imports_as_one_patient_and_several_subjects_are_refused() {
+    let im = import(
+        "time,glucose,unit\n2024-03-01 08:05:00,Low,mg/dL\n2024-03-01T07:00:00Z,100,mg/dL\n",
+        Format::PlainCsv,
+        &opts(Europe::Berlin),
+    )
+    .unwrap();
+    assert_eq!(im.readings.len(), 2);
+    assert_eq!(im.readings[1].at, utc(2024, 3, 1, 7, 5, 0));
+    assert_eq!(im.readings[1].sentinel, Some(Sentinel::Low));
+    assert_eq!(im.devices[0].id, DeviceId::new("default"));
+    let e = import(
+        "time,glucose,unit\n2024-03-01T07:00:00Z,abc,mg/dL\n",
+        Format::PlainCsv,
+        &opts(Europe::Berlin),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "line 2: glucose \"abc\" is not a number (expected a number, Low or High)"
+    );
+    let e = import(
+        "id,time,glucose,unit\na,2024-03-01T07:00:00Z,1,mg/dL\nb,2024-03-01T07:00:00Z,1,mg/dL\n",
+        Format::PlainCsv,
+        &opts(Europe::Berlin),
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("import one patient at a time"),
+        "{e}"
+    );
+    let e = import(DEXCOM_MGDL, Format::PlainCsv, &opts(Europe::Berlin)).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("this looks like a Dexcom Clarity export, not CloudCGM plain CSV"),
+        "{e}"
+    );
+}
